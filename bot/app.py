@@ -1,0 +1,127 @@
+"""The gateway: an ASGI app that owns the channels, the NLG endpoint, health and metrics.
+
+Routes:
+    GET  /chat              the web chat page
+    POST /webchat/messages  the web chat channel
+    POST /nlg               Rasa's NLG endpoint (internal token required)
+    GET  /healthz           200 only when gateway, Rasa (model loaded) and actions are ready
+    GET  /metrics           Prometheus metrics
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.channels import webchat
+from bot.conversation import Conversations
+from bot.db import dispose_all, get_engine
+from bot.i18n.nlg import UnknownResponse, render_request
+from bot.metrics import NLG_RENDERS, REJECTED
+from bot.rasa_client import RasaClient
+from bot.settings import Settings, get_settings
+from bot.web import STATIC_DIR
+
+log = logging.getLogger(__name__)
+
+
+async def nlg(request: Request) -> Response:
+    """Renders a response for Rasa in the conversation's language."""
+    token = request.query_params.get("token", "")
+    expected = request.app.state.settings.internal_token
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        REJECTED.labels("nlg", "forbidden").inc()
+        return JSONResponse({"error": "forbidden"}, status_code=403)
+    try:
+        body: Any = json.loads(await request.body())
+        if not isinstance(body, dict) or not isinstance(body.get("response"), str):
+            raise ValueError("no response name")
+        rendered = render_request(body)
+    except UnknownResponse as exc:
+        REJECTED.labels("nlg", "unknown_response").inc()
+        return JSONResponse({"error": f"unknown response {exc.args[0]!r}"}, status_code=400)
+    except (ValueError, TypeError, AttributeError):
+        REJECTED.labels("nlg", "malformed").inc()
+        return JSONResponse({"error": "malformed NLG request"}, status_code=400)
+    slots = (body.get("tracker") or {}).get("slots") or {}
+    NLG_RENDERS.labels(str(slots.get("language") or "none")).inc()
+    return JSONResponse(rendered)
+
+
+def _database_ready() -> bool:
+    with get_engine().connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return True
+
+
+async def healthz(request: Request) -> Response:
+    """Readiness of the whole stack."""
+    state = request.app.state
+    checks: dict[str, bool] = {"gateway": True}
+    try:
+        checks["database"] = await run_in_threadpool(_database_ready)
+    except Exception:
+        checks["database"] = False
+    checks["rasa"] = await state.rasa.model_loaded()
+    try:
+        response = await state.http.get(f"{state.settings.actions_url}/health", timeout=3.0)
+        checks["actions"] = response.status_code == 200
+    except httpx.HTTPError:
+        checks["actions"] = False
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def metrics(_request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def home(_request: Request) -> Response:
+    return RedirectResponse("/chat")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Builds the gateway for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.http = httpx.AsyncClient()
+        app.state.rasa = RasaClient(settings.rasa_url, settings.internal_token)
+        app.state.conversations = Conversations(app.state.rasa)
+        log.info("gateway_started", extra={"fields": {"port": settings.port}})
+        try:
+            yield
+        finally:
+            await app.state.rasa.aclose()
+            await app.state.http.aclose()
+            dispose_all()
+
+    routes = [
+        Route("/", home),
+        Route("/chat", webchat.chat_page, methods=["GET"]),
+        Route("/webchat/messages", webchat.post_message, methods=["POST"]),
+        Route("/nlg", nlg, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,1 @@
+"""Channels: how people reach Beacon (web chat now; Telegram and SMS in their own modules)."""

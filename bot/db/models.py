@@ -1,0 +1,210 @@
+"""The data model: contacts, cases, messages, responders and the case audit trail.
+
+A *contact* is one person on one channel, known only by a keyed hash of their
+address (plus the address encrypted, to reply). A *case* is a conversation of
+that contact with Beacon; it starts with the bot and moves through the handoff
+queue (``bot`` -> ``queued`` -> ``claimed`` -> ``resolved``). Every change of a
+case is kept in ``case_events`` with who did it and when.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, declarative_base, relationship
+
+from bot.db import crypto
+
+Base: Any = declarative_base()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class UTCDateTime(TypeDecorator):  # type: ignore[misc]
+    """A timezone-aware timestamp, stored in UTC, returned aware on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class EncryptedText(TypeDecorator):  # type: ignore[misc]
+    """Text encrypted at rest with the configured Fernet keys."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else crypto.encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else crypto.decrypt(value)
+
+
+class CaseStatus(str, enum.Enum):
+    BOT = "bot"
+    QUEUED = "queued"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class Direction(str, enum.Enum):
+    IN = "in"
+    OUT = "out"
+
+
+class MessageStatus(str, enum.Enum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    SENT = "sent"
+
+
+URGENCY_VALUES = ("low", "medium", "high", "critical")
+REPORTER_VALUES = ("self", "other", "unknown")
+
+
+def _check(table: str, column: str, values: Any) -> CheckConstraint:
+    listed = ", ".join(f"'{getattr(v, 'value', v)}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"ck_{table}_{column}")
+
+
+class Contact(Base):  # type: ignore[misc]
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "address_hash", name="uq_contact_address"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    public_id: Mapped[str] = Column(String(32), nullable=False, unique=True, default=new_public_id)
+    channel: Mapped[str] = Column(String(16), nullable=False)
+    address_hash: Mapped[str] = Column(String(64), nullable=False)
+    address: Mapped[str | None] = Column(EncryptedText, nullable=True)
+    language: Mapped[str | None] = Column(String(8), nullable=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    cases = relationship("Case", back_populates="contact")
+
+
+class Responder(Base):  # type: ignore[misc]
+    __tablename__ = "responders"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    username: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    display_name: Mapped[str] = Column(String(128), nullable=False, default="")
+    password_hash: Mapped[str] = Column(String(255), nullable=False)
+    languages: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    offices: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    is_active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Case(Base):  # type: ignore[misc]
+    __tablename__ = "cases"
+    __table_args__ = (
+        _check("cases", "status", CaseStatus),
+        _check("cases", "urgency", URGENCY_VALUES),
+        _check("cases", "reporter", REPORTER_VALUES),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    contact_id: Mapped[int] = Column(
+        Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    status: Mapped[str] = Column(String(16), nullable=False, default=CaseStatus.BOT.value)
+    urgency: Mapped[str] = Column(String(16), nullable=False, default="low")
+    language: Mapped[str | None] = Column(String(8), nullable=True)
+    indicators: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    reporter: Mapped[str] = Column(String(16), nullable=False, default="unknown")
+    channel: Mapped[str] = Column(String(16), nullable=False)
+    country: Mapped[str | None] = Column(String(64), nullable=True)
+    location: Mapped[str | None] = Column(EncryptedText, nullable=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = Column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+    waiting_since: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[int | None] = Column(
+        Integer, ForeignKey("responders.id", ondelete="SET NULL"), nullable=True
+    )
+    resolved_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+
+    contact = relationship("Contact", back_populates="cases")
+    messages = relationship("Message", back_populates="case", order_by="Message.id")
+    events = relationship("CaseEvent", back_populates="case", order_by="CaseEvent.id")
+
+
+class Message(Base):  # type: ignore[misc]
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_message_external_id"),
+        _check("messages", "direction", Direction),
+        _check("messages", "status", MessageStatus),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(
+        Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    direction: Mapped[str] = Column(String(8), nullable=False)
+    channel: Mapped[str] = Column(String(16), nullable=False)
+    external_id: Mapped[str | None] = Column(String(128), nullable=True)
+    reply_to_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    body: Mapped[str] = Column(EncryptedText, nullable=False)
+    payload: Mapped[dict[str, Any] | None] = Column(JSON, nullable=True)
+    status: Mapped[str] = Column(String(16), nullable=False)
+    error: Mapped[str | None] = Column(String(255), nullable=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+    processed_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+
+    case = relationship("Case", back_populates="messages")
+
+
+class CaseEvent(Base):  # type: ignore[misc]
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(
+        Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    actor: Mapped[str] = Column(String(64), nullable=False)
+    action: Mapped[str] = Column(String(32), nullable=False)
+    from_status: Mapped[str | None] = Column(String(16), nullable=True)
+    to_status: Mapped[str | None] = Column(String(16), nullable=True)
+    detail: Mapped[dict[str, Any] | None] = Column(JSON, nullable=True)
+    at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    case = relationship("Case", back_populates="events")

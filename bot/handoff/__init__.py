@@ -1,0 +1,1 @@
+"""The handoff queue: cases that a person from the hotline must see."""

@@ -1,0 +1,84 @@
+"""Rasa's NLG endpoint, served by the gateway: responses in the conversation's language.
+
+Rasa posts ``{"response", "arguments", "tracker", "channel"}``; the reply is
+the response's text and buttons from ``domain.yml``, translated through the
+catalogs into the language in the tracker's ``language`` slot, with
+``{placeholders}`` filled from slots and arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.i18n import pgettext
+from bot.settings import ROOT
+
+DOMAIN_FILE = ROOT / "domain.yml"
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class UnknownResponse(KeyError):
+    """Rasa asked for a response that the domain does not define."""
+
+
+@lru_cache(maxsize=1)
+def responses(path: Path = DOMAIN_FILE) -> dict[str, list[dict[str, Any]]]:
+    """The responses of the domain, by name."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {str(k): list(v) for k, v in (data.get("responses") or {}).items()}
+
+
+@lru_cache(maxsize=1)
+def button_payloads() -> frozenset[str]:
+    """Every payload a button of a response may send back."""
+    return frozenset(
+        str(button["payload"])
+        for variations in responses().values()
+        for variation in variations
+        for button in variation.get("buttons") or []
+    )
+
+
+def _fill(text: str, values: dict[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        found = values.get(match.group(1))
+        return match.group(0) if found is None else str(found)
+
+    return PLACEHOLDER.sub(value, text)
+
+
+def render(
+    name: str, language: str | None, channel: str | None, values: dict[str, Any]
+) -> dict[str, Any]:
+    """One response, translated and filled, in the shape Rasa's NLG client expects."""
+    variations = responses().get(name)
+    if not variations:
+        raise UnknownResponse(name)
+    fitting = [v for v in variations if v.get("channel") in (None, channel)]
+    variation = (fitting or variations)[0]
+    text = _fill(pgettext(language, name, str(variation.get("text", ""))), values)
+    buttons = [
+        {
+            "title": _fill(pgettext(language, f"{name}/button", str(b["title"])), values),
+            "payload": str(b["payload"]),
+        }
+        for b in variation.get("buttons") or []
+    ]
+    return {"text": text, "buttons": buttons}
+
+
+def render_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Answers one request of Rasa's ``CallbackNaturalLanguageGenerator``."""
+    name = str(body["response"])
+    tracker = body.get("tracker") or {}
+    slots: dict[str, Any] = dict(tracker.get("slots") or {})
+    metadata = (tracker.get("latest_message") or {}).get("metadata") or {}
+    language = slots.get("language") or metadata.get("language")
+    channel = metadata.get("channel") or (body.get("channel") or {}).get("name")
+    values = {**slots, **(body.get("arguments") or {})}
+    return render(name, language, channel, values)

@@ -1,0 +1,22 @@
+"""Prometheus metrics of the gateway (served at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "beacon_messages_total", "Messages handled by the gateway", ["channel", "direction"]
+)
+DUPLICATES = Counter(
+    "beacon_duplicate_messages_total", "Redelivered inbound messages not handled again", ["channel"]
+)
+REJECTED = Counter(
+    "beacon_rejected_requests_total", "Requests refused as malformed or forged", ["route", "reason"]
+)
+RASA_LATENCY = Histogram(
+    "beacon_rasa_request_seconds",
+    "Time Rasa took to answer one message",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+RASA_FAILURES = Counter("beacon_rasa_failures_total", "Messages Rasa could not answer")
+NLG_RENDERS = Counter("beacon_nlg_renders_total", "Responses rendered for Rasa", ["language"])

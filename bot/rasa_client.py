@@ -1,0 +1,48 @@
+"""The gateway's client for the Rasa server: REST channel and status, on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.metrics import RASA_LATENCY
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa did not answer (not started, restarting, or failed)."""
+
+
+class RasaClient:
+    """Talks to Rasa's REST channel (``/webhooks/rest/webhook``) and API."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+        self._token = token
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Sends one user message; returns the bot's replies."""
+        try:
+            with RASA_LATENCY.time():
+                response = await self._http.post(
+                    "/webhooks/rest/webhook",
+                    json={"sender": sender, "message": text, "metadata": metadata},
+                )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+        body = response.json()
+        if not isinstance(body, list):
+            raise RasaUnavailable("unexpected reply")
+        return [m for m in body if isinstance(m, dict)]
+
+    async def model_loaded(self) -> bool:
+        """Whether Rasa is up with a model loaded."""
+        try:
+            response = await self._http.get("/status", params={"token": self._token}, timeout=3.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("model_file"))

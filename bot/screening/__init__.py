@@ -1,0 +1,97 @@
+"""Screening: reads a message for forced-labour indicators, danger, language and reporter.
+
+Used by ``action_screen`` (every message the bot sees), by the gateway and by
+``beacon screen``. Nothing here is downloaded at run time: the patterns are
+data files in the repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.screening.language import detect_language
+from bot.screening.patterns import find, load_all
+from bot.screening.types import (
+    INDICATORS,
+    QUALIFIERS,
+    URGENCY_TIERS,
+    Evidence,
+    ScreeningContext,
+    ScreeningResult,
+    max_urgency,
+    urgency_rank,
+)
+from bot.screening.urgency import classify
+
+__all__ = [
+    "INDICATORS",
+    "QUALIFIERS",
+    "URGENCY_TIERS",
+    "ScreeningContext",
+    "ScreeningResult",
+    "accumulate",
+    "detect_language",
+    "max_urgency",
+    "screen",
+    "urgency_rank",
+]
+
+#: Patterns of this language run on every message too: many workers write some English.
+LINGUA_FRANCA = "en"
+
+
+def _reporter(text: str, languages: Iterable[str]) -> str:
+    table = load_all()
+    other = self_ = False
+    for code in languages:
+        patterns = table.get(code)
+        if patterns is None:
+            continue
+        other = other or bool(patterns.reporter_other and patterns.reporter_other.search(text))
+        self_ = self_ or bool(patterns.reporter_self and patterns.reporter_self.search(text))
+    if other:
+        return "other"
+    return "self" if self_ else "unknown"
+
+
+def screen(text: str, context: ScreeningContext | None = None) -> ScreeningResult:
+    """Screens one message.
+
+    Args:
+        text: the message as the person wrote it.
+        context: priors from the channel and the conversation.
+
+    Returns:
+        The language (with confidence), the indicators with the spans that
+        triggered them, the urgency tier and who is writing.
+    """
+    language, confidence = detect_language(text, context)
+    table = load_all()
+    languages = [code for code in dict.fromkeys((language, LINGUA_FRANCA)) if code in table]
+    evidence: list[Evidence] = []
+    for code in languages:
+        evidence.extend(find(text, table[code]))
+    evidence.sort(key=lambda e: (e.start, e.label))
+    indicators = tuple(i for i in INDICATORS if any(e.label == i for e in evidence))
+    qualifiers = tuple(q for q in QUALIFIERS if any(e.label == q for e in evidence))
+    return ScreeningResult(
+        language=language,
+        language_confidence=confidence,
+        indicators=indicators,
+        urgency=classify(indicators, qualifiers),
+        reporter=_reporter(text, languages),
+        evidence=tuple(evidence),
+        qualifiers=qualifiers,
+    )
+
+
+def accumulate(
+    previous_indicators: Iterable[str], previous_urgency: str | None, result: ScreeningResult
+) -> tuple[list[str], str]:
+    """A conversation's indicators and urgency after one more message.
+
+    Indicators accumulate; urgency is the maximum seen and never drops.
+    """
+    merged = set(previous_indicators) | set(result.indicators)
+    indicators = [i for i in INDICATORS if i in merged]
+    return indicators, max_urgency(previous_urgency, result.urgency, classify(indicators))

@@ -1,0 +1,146 @@
+"""Language identification: script first, then function words, then priors.
+
+Scripts decide where they can (Thai, Burmese, Khmer, Lao, Bengali, Ethiopic,
+Han). Latin-script text is scored against each language's function words
+from the pattern files. Short or ambiguous messages fall back on the priors:
+the conversation's language, Telegram's ``language_code``, the SMS sender's
+calling code.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.screening.patterns import load_all
+from bot.screening.types import ScreeningContext, ScreeningResult
+
+DEFAULT_LANGUAGE = "en"
+
+SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0E00, 0x0E7F, "th"),
+    (0x1000, 0x109F, "my"),
+    (0xAA60, 0xAA7F, "my"),
+    (0x1780, 0x17FF, "km"),
+    (0x19E0, 0x19FF, "km"),
+    (0x0E80, 0x0EFF, "lo"),
+    (0x0980, 0x09FF, "bn"),
+    (0x1200, 0x139F, "ti"),
+    (0x2D80, 0x2DDF, "ti"),
+    (0x4E00, 0x9FFF, "zh"),
+    (0x3400, 0x4DBF, "zh"),
+)
+
+#: Country calling code -> most likely language of a sender from there.
+CALLING_CODES: dict[str, str] = {
+    "62": "id",
+    "60": "ms",
+    "66": "th",
+    "95": "my",
+    "855": "km",
+    "856": "lo",
+    "84": "vi",
+    "63": "tl",
+    "86": "zh",
+    "886": "zh",
+    "852": "zh",
+    "880": "bn",
+    "90": "tr",
+    "55": "pt",
+    "291": "ti",
+    "44": "en",
+    "1": "en",
+    "254": "en",
+    "256": "en",
+    "91": "en",
+    "94": "en",
+}
+
+WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def _script_language(text: str) -> tuple[str | None, float]:
+    counts: dict[str, int] = {}
+    letters = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        cp = ord(ch)
+        for lo, hi, lang in SCRIPT_RANGES:
+            if lo <= cp <= hi:
+                counts[lang] = counts.get(lang, 0) + 1
+                break
+    if not counts or letters == 0:
+        return None, 0.0
+    lang, n = max(counts.items(), key=lambda kv: kv[1])
+    share = n / letters
+    return (lang, min(0.99, 0.5 + share / 2)) if share >= 0.3 else (None, 0.0)
+
+
+def _strip_marks(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+
+
+def _prior(context: ScreeningContext | None) -> str | None:
+    if context is None:
+        return None
+    if context.conversation_language:
+        return context.conversation_language
+    if context.language_code:
+        return context.language_code.split("-")[0].lower()
+    if context.calling_code:
+        return CALLING_CODES.get(context.calling_code.lstrip("+"))
+    return None
+
+
+def detect_language(text: str, context: ScreeningContext | None = None) -> tuple[str, float]:
+    """The language of ``text`` and a confidence in [0, 1]."""
+    lang, confidence = _script_language(text)
+    if lang is not None:
+        return lang, confidence
+    words = [_strip_marks(w.lower()) for w in WORD.findall(text)]
+    prior = _prior(context)
+    scores: dict[str, float] = {}
+    if words:
+        for code, patterns in load_all().items():
+            if patterns.spaced and patterns.function_words:
+                hits = sum(1 for w in words if w in patterns.function_words)
+                if hits:
+                    scores[code] = hits / len(words)
+    if prior and prior in scores:
+        scores[prior] += 0.15
+    if scores:
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        best, top = ranked[0]
+        margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
+        confidence = min(0.95, 0.4 + top / 2 + margin / 2)
+        if len(words) < 3 and prior and confidence < 0.7:
+            return prior, 0.6
+        return best, confidence
+    if prior:
+        return prior, 0.5
+    return DEFAULT_LANGUAGE, 0.2
+
+
+#: Below this confidence, or with fewer words than this, a message does not switch language.
+SWITCH_CONFIDENCE = 0.75
+SWITCH_MIN_WORDS = 3
+
+
+def follow_language(previous: str | None, text: str, result: ScreeningResult) -> str:
+    """The conversation's language after one more message.
+
+    A conversation keeps its language unless the new message clearly says
+    otherwise: a different script, or enough words in another language. A Thai
+    speaker who types "ok" or "yes" is still answered in Thai.
+    """
+    if previous is None or previous == result.language:
+        return result.language
+    script_language, _ = _script_language(text)
+    if script_language is not None and script_language == result.language:
+        return result.language
+    words = len(WORD.findall(text))
+    if result.language_confidence >= SWITCH_CONFIDENCE and words >= SWITCH_MIN_WORDS:
+        return result.language
+    return previous

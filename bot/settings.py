@@ -1,0 +1,116 @@
+"""One typed settings object, read from ``BEACON_*`` environment variables.
+
+Every process (gateway, action server, CLI) reads its configuration here, so a
+deployment is described by its environment alone (see ``.env.example``).
+The embedded default needs no variable at all: SQLite and generated keys under
+``var/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Beacon's configuration; build it with :func:`get_settings`."""
+
+    root: Path = ROOT
+    var_dir: Path = ROOT / "var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    database_url: str = ""
+    internal_token: str = ""
+    secret_keys: tuple[str, ...] = ()
+    hash_key: str = ""
+    model_dir: Path = ROOT / "models"
+    model_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "beacon" / "models")
+    log_level: str = "INFO"
+    log_format: str = "json"
+    public_url: str = ""
+    quick_exit_url: str = "https://www.google.com/"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://127.0.0.1:{self.actions_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return self.public_url or f"http://{shown}:{self.port}"
+
+
+def _embedded_secret(var_dir: Path, name: str, make: str) -> str:
+    """Reads (or creates, mode 0600) a key file under ``var/`` for the embedded default."""
+    path = var_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = Fernet.generate_key().decode() if make == "fernet" else secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def load_settings() -> Settings:
+    """Builds settings from the environment (no caching; tests call this)."""
+    var_dir = _path("BEACON_VAR_DIR", ROOT / "var")
+    database_url = os.environ.get("BEACON_DATABASE_URL") or f"sqlite:///{var_dir / 'beacon.db'}"
+    raw_keys = os.environ.get("BEACON_SECRET_KEY", "")
+    keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
+    if not keys:
+        keys = (_embedded_secret(var_dir, "secret.key", "fernet"),)
+    hash_key = os.environ.get("BEACON_HASH_KEY") or _embedded_secret(var_dir, "hash.key", "hex")
+    return Settings(
+        var_dir=var_dir,
+        host=os.environ.get("BEACON_HOST", "127.0.0.1"),
+        port=_int("BEACON_PORT", 8000),
+        rasa_port=_int("BEACON_RASA_PORT", 5005),
+        actions_port=_int("BEACON_ACTIONS_PORT", 5055),
+        database_url=database_url,
+        internal_token=os.environ.get("BEACON_INTERNAL_TOKEN", ""),
+        secret_keys=keys,
+        hash_key=hash_key,
+        model_dir=_path("BEACON_MODEL_DIR", ROOT / "models"),
+        model_cache=_path("BEACON_MODEL_CACHE", Path.home() / ".cache" / "beacon" / "models"),
+        log_level=os.environ.get("BEACON_LOG_LEVEL", "INFO").upper(),
+        log_format=os.environ.get("BEACON_LOG_FORMAT", "json"),
+        public_url=os.environ.get("BEACON_PUBLIC_URL", "").rstrip("/"),
+        quick_exit_url=os.environ.get("BEACON_QUICK_EXIT_URL", "https://www.google.com/"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

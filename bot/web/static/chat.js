@@ -1,0 +1,98 @@
+// Beacon web chat: posts each message to /webchat/messages and shows the replies.
+// The conversation id lives in sessionStorage only: closing the tab forgets it.
+(function () {
+  "use strict";
+  var main = document.getElementById("chat");
+  var strings = JSON.parse(main.getAttribute("data-strings"));
+  var log = document.getElementById("log");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("message");
+  var sendButton = document.getElementById("send");
+  var status = document.getElementById("status");
+
+  function randomId() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  var sender = sessionStorage.getItem("beacon-sender");
+  if (!sender) { sender = randomId(); sessionStorage.setItem("beacon-sender", sender); }
+
+  function add(who, text, buttons) {
+    var item = document.createElement("li");
+    item.className = who;
+    var label = document.createElement("span");
+    label.className = "who";
+    label.textContent = (who === "me" ? strings.you : strings.assistant) + ": ";
+    item.appendChild(label);
+    item.appendChild(document.createTextNode(text));
+    if (buttons && buttons.length) {
+      var row = document.createElement("div");
+      row.className = "choices";
+      buttons.forEach(function (b) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = b.title;
+        button.addEventListener("click", function () {
+          Array.prototype.forEach.call(row.querySelectorAll("button"), function (other) { other.disabled = true; });
+          send(b.title, b.payload);
+        });
+        row.appendChild(button);
+      });
+      item.appendChild(row);
+    }
+    log.appendChild(item);
+    item.scrollIntoView({ block: "end" });
+  }
+
+  function post(body, attempt) {
+    return fetch("/webchat/messages", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      if (response.status === 503 && attempt < 3) {
+        return new Promise(function (resolve) { setTimeout(resolve, 2000 * (attempt + 1)); })
+          .then(function () { return post(body, attempt + 1); });
+      }
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return response.json();
+    });
+  }
+
+  function send(text, payload) {
+    var body = { sender: sender, text: text, id: randomId(), language: navigator.language || "" };
+    if (payload) { body.payload = payload; }
+    add("me", text);
+    sendButton.disabled = true;
+    status.textContent = strings.sending;
+    post(body, 0).then(function (data) {
+      status.textContent = "";
+      data.messages.forEach(function (m) { add("bot", m.text, m.buttons); });
+    }).catch(function () {
+      status.textContent = strings.send_failed;
+    }).then(function () {
+      sendButton.disabled = false;
+      input.focus();
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) { return; }
+    input.value = "";
+    send(text, null);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+  });
+  document.getElementById("quick-exit").addEventListener("click", function (event) {
+    event.preventDefault();
+    sessionStorage.clear();
+    log.textContent = "";
+    window.location.replace(this.href);
+  });
+})();

@@ -1,0 +1,181 @@
+"""End to end: the real gateway, Rasa server and action server, started by ``beacon up``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.i18n.nlg import render
+from tests.e2e_stack import Stack, start_stack
+
+pytestmark = pytest.mark.e2e
+
+URGENT = "help they took my passport and beat me, I am bleeding"
+UNPROMPTED_WORDS = ("trafficking", "police", "rescue")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack") / "var")
+    try:
+        seconds = running.wait_healthy()
+        print(f"\nstack healthy after {seconds:.1f} s")
+        yield running
+    finally:
+        running.stop()
+
+
+def text(name: str, language: str) -> str:
+    return str(render(name, language, "webchat", {})["text"])
+
+
+def test_the_urgent_message_gets_a_calm_reply_and_one_critical_case(stack: Stack) -> None:
+    started = time.monotonic()
+    replies = stack.chat("e2e-urgent", URGENT, id="u-1")
+    print(f"\nurgent chat turn: {time.monotonic() - started:.2f} s")
+    assert [r["text"] for r in replies] == [text("utter_handoff_critical", "en")]
+    assert not any(word in replies[0]["text"].lower() for word in UNPROMPTED_WORDS)
+    cases = json.loads(stack.beacon("queue", "list", "--json"))
+    assert len(cases) == 1
+    [case] = cases
+    assert case["urgency"] == "critical" and case["status"] == "queued"
+    assert {"documents_retained", "violence", "medical_emergency"} <= set(case["indicators"])
+    assert case["language"] == "en" and case["channel"] == "webchat" and case["reporter"] == "self"
+    assert case["waiting_since"]
+
+
+@pytest.mark.parametrize(
+    ("language", "greeting"), [("en", "hello"), ("id", "halo kak, selamat malam"), ("th", "สวัสดีค่ะ")]
+)
+def test_a_greeting_is_answered_discreetly_in_the_same_language(
+    stack: Stack, language: str, greeting: str
+) -> None:
+    replies = stack.chat(f"e2e-greet-{language}", greeting)
+    assert [r["text"] for r in replies] == [text("utter_greet", language)]
+
+
+def test_a_worker_asking_for_help_is_queued_and_asked_the_safety_questions(stack: Stack) -> None:
+    sender = "e2e-worker"
+    first = stack.chat(sender, "I need help, the job was fake and I cannot leave")
+    assert [r["text"] for r in first] == [
+        text("utter_handoff", "en"),
+        text("utter_ask_safe_to_talk", "en"),
+    ]
+    assert stack.chat(sender, "Yes", payload="/affirm")[0]["text"] == text(
+        "utter_ask_location", "en"
+    )
+    assert stack.chat(sender, "Poipet")[0]["text"] == text("utter_ask_hurt", "en")
+    assert stack.chat(sender, "No", payload="/deny")[0]["text"] == text(
+        "utter_ask_passport_held", "en"
+    )
+    last = stack.chat(sender, "Yes", payload="/affirm")
+    assert last[0]["text"] == text("utter_handoff_update", "en")
+    cases = {c["id"]: c for c in json.loads(stack.beacon("queue", "list", "--json"))}
+    worker = [c for c in cases.values() if "deception" in c["indicators"]]
+    assert len(worker) == 1
+    assert worker[0]["urgency"] == "high"
+    assert {"movement_restricted", "documents_retained"} <= set(worker[0]["indicators"])
+
+
+def test_a_relative_is_told_what_happens_and_warned_about_money(stack: Stack) -> None:
+    replies = stack.chat(
+        "e2e-family", "anak saya kerja di Kamboja dan sudah 3 minggu tidak bisa dihubungi"
+    )
+    assert [r["text"] for r in replies] == [text("utter_handoff_family", "id")]
+    cases = json.loads(stack.beacon("queue", "list", "--json"))
+    assert any(c["reporter"] == "other" and c["language"] == "id" for c in cases)
+
+
+def test_asking_for_a_person_always_works(stack: Stack) -> None:
+    replies = stack.chat("e2e-human", "ขอคุยกับคนจริงๆ ได้ไหมคะ")
+    assert [r["text"] for r in replies] == [
+        text("utter_handoff", "th"),
+        text("utter_ask_safe_to_talk", "th"),
+    ]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)"
+)
+@pytest.mark.parametrize(
+    ("locale", "language", "greeting"),
+    [("en-US", "en", "hello"), ("id-ID", "id", "halo"), ("th-TH", "th", "สวัสดีครับ")],
+)
+def test_the_chat_page_holds_a_conversation_in_a_browser(
+    stack: Stack, tmp_path: Path, locale: str, language: str, greeting: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from bot.i18n import ui_strings
+
+    strings = ui_strings(language)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        try:
+            page = browser.new_context(locale=locale).new_page()
+            page.goto(f"{stack.url}/chat")
+            expect(page.locator("html")).to_have_attribute("lang", language)
+            page.get_by_label(strings["message_label"]).fill(greeting)
+            page.get_by_role("button", name=strings["send"]).click()
+            log = page.get_by_role("log")
+            expect(log.locator("li.bot").first).to_contain_text(text("utter_greet", language))
+            page.get_by_label(strings["message_label"]).fill(
+                {
+                    "en": "I need help, I am trapped",
+                    "id": "tolong saya butuh bantuan, saya terjebak",
+                    "th": "ช่วยด้วยค่ะ ฉันติดอยู่ที่นี่ ออกไปไหนไม่ได้",
+                }[language]
+            )
+            page.keyboard.press("Enter")
+            question = text("utter_ask_safe_to_talk", language)
+            expect(log.locator("li.bot").nth(2)).to_contain_text(question)
+            yes = render("utter_ask_safe_to_talk", language, "webchat", {})["buttons"][0]["title"]
+            log.get_by_role("button", name=yes, exact=True).last.click()
+            expect(log.locator("li.bot").nth(3)).to_contain_text(
+                text("utter_ask_location", language)
+            )
+            page.screenshot(path=str(tmp_path / f"chat-{language}.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_a_child_that_dies_is_restarted(stack: Stack) -> None:
+    before = stack.children()
+    assert set(before) == {"actions", "rasa", "gateway"}
+    os.kill(before["actions"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = stack.children().get("actions")
+        if now and now != before["actions"] and stack.health() == 200:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the action server was not restarted")
+    assert stack.chat("e2e-after-restart", "hello")[0]["text"] == text("utter_greet", "en")
+
+
+def test_sigterm_stops_everything(stack: Stack) -> None:
+    children = stack.children()
+    assert stack.stop() == 0
+    for pid in children.values():
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )

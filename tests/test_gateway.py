@@ -1,0 +1,193 @@
+"""The gateway's web chat channel, NLG endpoint, health and metrics.
+
+Rasa and the action server are stand-ins on 127.0.0.1 that speak Rasa's REST
+channel and status API; the gateway and its database are real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from bot.app import create_app
+from bot.db import session_scope
+from bot.db.models import Message
+from bot.settings import load_settings
+from tests.standins import FakeRasa, fake_actions_app, free_port, serve
+
+TOKEN = "test-internal-token"
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa(TOKEN)
+
+
+@pytest.fixture
+def client(db_url: str, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    rasa_port, actions_port = free_port(), free_port()
+    monkeypatch.setenv("BEACON_RASA_PORT", str(rasa_port))
+    monkeypatch.setenv("BEACON_ACTIONS_PORT", str(actions_port))
+    with (
+        serve(rasa.app(), rasa_port),
+        serve(fake_actions_app(), actions_port),
+        TestClient(create_app(load_settings())) as test_client,
+    ):
+        yield test_client
+
+
+def post(client: TestClient, body: object) -> tuple[int, dict]:
+    response = client.post("/webchat/messages", json=body)
+    return response.status_code, response.json()
+
+
+def test_a_message_gets_the_bots_replies_with_buttons(client: TestClient, rasa: FakeRasa) -> None:
+    status, body = post(client, {"sender": "w-1", "text": "hello"})
+    assert status == 200
+    assert body["messages"][0] == {"text": "read: hello", "buttons": []}
+    assert body["messages"][1]["buttons"] == [{"title": "Yes", "payload": "/affirm"}]
+    [call] = rasa.calls
+    assert call["metadata"]["channel"] == "webchat"
+    assert call["metadata"]["language"] == "en"
+    assert call["sender"] != "w-1", "Rasa must see a pseudonymous id, not the channel address"
+
+
+def test_the_language_goes_to_rasa_in_metadata(client: TestClient, rasa: FakeRasa) -> None:
+    post(client, {"sender": "w-th", "text": "สวัสดีค่ะ"})
+    post(client, {"sender": "w-id", "text": "tolong", "language": "id-ID"})
+    assert [c["metadata"]["language"] for c in rasa.calls] == ["th", "id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"text": "hi"}', "'sender' is required"),
+        (b'{"sender": "a"}', "'text' is required"),
+        (b'{"sender": "a", "text": "   "}', "empty"),
+        (b'{"sender": "a b c", "text": "hi"}', "'sender' must be"),
+        (b'{"sender": "a", "text": "hi", "id": {"x": 1}}', "'id' must be"),
+        (('{"sender": "a", "text": "' + "x" * 4001 + '"}').encode(), "longer than 4000"),
+    ],
+)
+def test_malformed_requests_get_400_with_a_clear_error(
+    client: TestClient, rasa: FakeRasa, body: bytes, error: str
+) -> None:
+    response = client.post(
+        "/webchat/messages", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert error in response.json()["error"]
+    assert rasa.calls == []
+
+
+def test_a_text_of_exactly_4000_characters_is_accepted(client: TestClient) -> None:
+    status, _ = post(client, {"sender": "long", "text": "x" * 4000})
+    assert status == 200
+
+
+def test_a_redelivered_message_is_answered_from_storage_not_handled_twice(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    body = {"sender": "w-2", "text": "they took my passport", "id": "msg-1"}
+    first = post(client, body)
+    second = post(client, body)
+    assert first == second
+    assert len(rasa.calls) == 1
+
+
+def test_a_message_rasa_could_not_answer_is_kept_and_answered_on_retry(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    rasa.fail = True
+    status, body = post(client, {"sender": "w-3", "text": "help me", "id": "m-9"})
+    assert status == 503
+    assert "saved" in body["error"]
+    with session_scope() as session:
+        [stored] = session.execute(select(Message)).scalars().all()
+        assert stored.body == "help me" and stored.status == "received"
+    rasa.fail = False
+    status, body = post(client, {"sender": "w-3", "text": "help me", "id": "m-9"})
+    assert status == 200 and body["messages"][0]["text"] == "read: help me"
+
+
+def test_a_leading_slash_is_never_an_intent_command(client: TestClient, rasa: FakeRasa) -> None:
+    post(client, {"sender": "w-4", "text": "/restart"})
+    post(client, {"sender": "w-4", "text": "Yes", "payload": "/affirm"})
+    post(client, {"sender": "w-4", "text": "x", "payload": "/restart"})
+    assert [c["message"] for c in rasa.calls] == ["restart", "/affirm", "x"]
+
+
+def test_the_transcript_is_stored_with_replies(client: TestClient) -> None:
+    post(client, {"sender": "w-5", "text": "hello there"})
+    with session_scope() as session:
+        messages = session.execute(select(Message).order_by(Message.id)).scalars().all()
+    assert [(m.direction, m.body) for m in messages] == [
+        ("in", "hello there"),
+        ("out", "read: hello there"),
+        ("out", "Is it safe?"),
+    ]
+
+
+def nlg_request(response: str, language: str | None) -> dict:
+    return {
+        "response": response,
+        "arguments": {},
+        "tracker": {
+            "slots": {"language": language},
+            "latest_message": {"metadata": {"channel": "webchat"}},
+        },
+        "channel": {"name": "rest"},
+    }
+
+
+def test_nlg_renders_responses_in_the_conversations_language(client: TestClient) -> None:
+    th = client.post(f"/nlg?token={TOKEN}", json=nlg_request("utter_ask_safe_to_talk", "th")).json()
+    assert th["text"] == "ตอนนี้คุณคุยได้อย่างปลอดภัยไหมคะ"
+    assert [b["title"] for b in th["buttons"]] == ["ใช่", "ไม่ใช่"]
+    assert [b["payload"] for b in th["buttons"]] == ["/affirm", "/deny"]
+    en = client.post(f"/nlg?token={TOKEN}", json=nlg_request("utter_greet", None)).json()
+    assert en["text"].startswith("Hello")
+
+
+def test_nlg_refuses_a_request_without_the_internal_token(client: TestClient) -> None:
+    assert client.post("/nlg", json=nlg_request("utter_greet", "en")).status_code == 403
+    assert client.post("/nlg?token=wrong", json=nlg_request("utter_greet", "en")).status_code == 403
+
+
+def test_nlg_answers_malformed_requests_with_400(client: TestClient) -> None:
+    assert client.post(f"/nlg?token={TOKEN}", content=b"nope").status_code == 400
+    assert (
+        client.post(f"/nlg?token={TOKEN}", json=nlg_request("utter_nothing", "en")).status_code
+        == 400
+    )
+
+
+def test_health_is_ready_only_when_rasa_and_actions_are(client: TestClient, rasa: FakeRasa) -> None:
+    ready = client.get("/healthz")
+    assert ready.status_code == 200 and ready.json()["checks"]["rasa"] is True
+    rasa.token = "another"  # Rasa now refuses our token: not ready
+    down = client.get("/healthz")
+    assert down.status_code == 503 and down.json()["checks"]["rasa"] is False
+
+
+def test_metrics_count_messages(client: TestClient) -> None:
+    post(client, {"sender": "w-6", "text": "hello"})
+    text = client.get("/metrics").text
+    assert 'beacon_messages_total{channel="webchat",direction="in"}' in text
+
+
+def test_the_chat_page_speaks_the_visitors_language_and_is_locked_down(client: TestClient) -> None:
+    page = client.get("/chat", headers={"accept-language": "th-TH,th;q=0.9,en;q=0.5"})
+    assert page.status_code == 200
+    assert '<html lang="th">' in page.text
+    assert "ออกทันที" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    indonesian = client.get("/chat?lang=id")
+    assert "Kirim" in indonesian.text
+    assert client.get("/static/chat.js").status_code == 200
