@@ -18,6 +18,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bot.db import session_scope
@@ -89,15 +90,16 @@ class Conversations:
                 external_id=incoming.external_id,
                 payload={"button": incoming.payload} if incoming.payload else None,
             )
-            replies = None
-            if found.duplicate and found.message.status == MessageStatus.PROCESSED.value:
-                replies = [
-                    Reply(m.body, list((m.payload or {}).get("buttons") or []))
-                    for m in queue.replies_to(session, found.message)
-                ]
             return _Stored(
-                found.message.id, found.contact.public_id, found.contact.language, replies
+                found.message.id,
+                found.contact.public_id,
+                found.contact.language,
+                _stored_replies(session, found.message),
             )
+
+    def _replies_if_processed(self, message_id: int) -> list[Reply] | None:
+        with session_scope() as session:
+            return _stored_replies(session, session.get(Message, message_id))
 
     def _store_replies(self, message_id: int, replies: list[Reply]) -> None:
         with session_scope() as session:
@@ -114,13 +116,21 @@ class Conversations:
         """
         stored = await run_in_threadpool(self._store, incoming)
         if stored.replies is not None:
-            DUPLICATES.labels(incoming.channel).inc()
-            log.info("duplicate", extra={"fields": {"message_id": stored.message_id}})
-            return stored.replies
+            return self._duplicate(incoming, stored.message_id, stored.replies)
         MESSAGES.labels(incoming.channel, "in").inc()
         lock = self._locks.setdefault(stored.sender, asyncio.Lock())
         async with lock:
+            # A delivery of the same message may have been answered while we waited.
+            replies = await run_in_threadpool(self._replies_if_processed, stored.message_id)
+            if replies is not None:
+                return self._duplicate(incoming, stored.message_id, replies)
             return await self._answer(incoming, stored)
+
+    @staticmethod
+    def _duplicate(incoming: Incoming, message_id: int, replies: list[Reply]) -> list[Reply]:
+        DUPLICATES.labels(incoming.channel).inc()
+        log.info("duplicate", extra={"fields": {"message_id": message_id}})
+        return replies
 
     async def _answer(self, incoming: Incoming, stored: _Stored) -> list[Reply]:
         text = rasa_text(incoming)
@@ -154,6 +164,16 @@ class Conversations:
             extra={"fields": {"message_id": stored.message_id, "replies": len(replies)}},
         )
         return replies
+
+
+def _stored_replies(session: Session, message: Message) -> list[Reply] | None:
+    """The replies already given to ``message``, or None if it was not processed yet."""
+    if message.status != MessageStatus.PROCESSED.value:
+        return None
+    return [
+        Reply(m.body, list((m.payload or {}).get("buttons") or []))
+        for m in queue.replies_to(session, message)
+    ]
 
 
 def _buttons(raw: Any) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -192,11 +193,37 @@ class Supervisor:
         )
 
 
+def busy_ports(settings: Settings) -> list[str]:
+    """The configured ports that another process already listens on."""
+    wanted = [
+        ("BEACON_PORT", settings.host, settings.port),
+        ("BEACON_RASA_PORT", "127.0.0.1", settings.rasa_port),
+        ("BEACON_ACTIONS_PORT", "127.0.0.1", settings.actions_port),
+    ]
+    busy = []
+    for name, host, port in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(f"{name}={port}")
+    return busy
+
+
 def up(settings: Settings) -> int:
     """Prepares database and model, then supervises the stack until stopped."""
     from bot.db.migrate import upgrade
     from bot.model import ensure_model
 
+    busy = busy_ports(settings)
+    if busy:
+        print(
+            f"beacon: port already in use: {', '.join(busy)}. Is Beacon already running? "
+            "Stop it, or choose other ports with these variables.",
+            file=sys.stderr,
+        )
+        return 2
     upgrade(settings.database_url)
     model, how = ensure_model(settings)
     print(f"beacon: model {model.name} ({how})", file=sys.stderr)

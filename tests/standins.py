@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -29,11 +30,13 @@ class FakeRasa:
         self.token = token
         self.calls: list[dict[str, Any]] = []
         self.fail = False
+        self.delay = 0.0
 
     def app(self) -> Starlette:
         async def webhook(request: Request) -> Response:
             body = await request.json()
             self.calls.append(body)
+            await asyncio.sleep(self.delay)
             if self.fail:
                 return JSONResponse({"error": "boom"}, status_code=500)
             return JSONResponse(

@@ -75,3 +75,16 @@ def test_an_unknown_command_fails_with_usage() -> None:
     result = subprocess.run([BEACON, "nonsense"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "usage" in result.stderr
+
+
+def test_up_refuses_to_start_on_a_busy_port_and_says_which() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, BEACON_PORT=str(port))
+        result = subprocess.run([BEACON, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"BEACON_PORT={port}" in result.stderr

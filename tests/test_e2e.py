@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.i18n.nlg import render
-from tests.e2e_stack import Stack, start_stack
+from tests.e2e_stack import BEACON, Stack, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -98,6 +100,34 @@ def test_asking_for_a_person_always_works(stack: Stack) -> None:
         text("utter_handoff", "th"),
         text("utter_ask_safe_to_talk", "th"),
     ]
+
+
+def test_beacon_chat_talks_to_the_gateway_from_a_terminal(stack: Stack) -> None:
+    result = subprocess.run(
+        [BEACON, "chat", "--url", stack.url],
+        input="hello\nI want to talk to a real person\n1\n",
+        capture_output=True,
+        text=True,
+        env=stack.env,
+        timeout=120,
+        check=True,
+    )
+    assert text("utter_greet", "en") in result.stdout
+    assert text("utter_ask_safe_to_talk", "en") in result.stdout
+    assert "[1] Yes" in result.stdout
+    assert text("utter_ask_location", "en") in result.stdout
+
+
+def test_every_service_answers_health_and_metrics(stack: Stack) -> None:
+    gateway = httpx.get(f"{stack.url}/healthz", timeout=10).json()
+    assert gateway["checks"] == {"gateway": True, "database": True, "rasa": True, "actions": True}
+    assert "beacon_rasa_request_seconds" in httpx.get(f"{stack.url}/metrics", timeout=10).text
+    actions = f"http://127.0.0.1:{stack.env['BEACON_ACTIONS_PORT']}"
+    assert httpx.get(f"{actions}/healthz", timeout=10).status_code == 200
+    assert (
+        'beacon_actions_total{action="action_screen"'
+        in httpx.get(f"{actions}/metrics", timeout=10).text
+    )
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -7,6 +7,7 @@ channel and status API; the gateway and its database are real.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -97,6 +98,18 @@ def test_a_redelivered_message_is_answered_from_storage_not_handled_twice(
     first = post(client, body)
     second = post(client, body)
     assert first == second
+    assert len(rasa.calls) == 1
+
+
+def test_the_same_message_delivered_twice_at_once_is_handled_once(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    rasa.delay = 0.5
+    body = {"sender": "w-twice", "text": "help", "id": "same-1"}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: post(client, body), range(2)))
+    assert results[0] == results[1]
+    assert results[0][0] == 200
     assert len(rasa.calls) == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import session_scope
@@ -30,6 +31,18 @@ def test_a_redelivered_message_is_stored_once(db_url: str) -> None:
     assert again.message.id == first.message.id
     with session_scope() as session:
         assert len(session.execute(select(Message)).scalars().all()) == 1
+
+
+def test_a_message_stored_by_a_concurrent_delivery_is_a_duplicate(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _inbound("alice", "help", external_id="m-2")
+    # The other delivery committed between our look-up and our insert.
+    real = queue._find_message
+    calls = iter([None])
+    monkeypatch.setattr(queue, "_find_message", lambda *a: next(calls, real(*a)))
+    again = _inbound("alice", "help", external_id="m-2")
+    assert again.duplicate and again.message.id == first.message.id
 
 
 def test_messages_of_one_person_share_a_case_until_it_is_resolved(db_url: str) -> None:

@@ -21,11 +21,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, declarative_base, relationship
 
@@ -136,6 +138,14 @@ class Case(Base):  # type: ignore[misc]
         _check("cases", "status", CaseStatus),
         _check("cases", "urgency", URGENCY_VALUES),
         _check("cases", "reporter", REPORTER_VALUES),
+        # At most one case per contact is not resolved: concurrent first messages share it.
+        Index(
+            "uq_cases_one_active_per_contact",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True)

@@ -8,9 +8,10 @@ and every status change leaves a ``case_events`` row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,23 @@ OPEN_STATUSES = (CaseStatus.QUEUED.value, CaseStatus.CLAIMED.value)
 ACTIVE_STATUSES = (CaseStatus.BOT.value, *OPEN_STATUSES)
 
 
+T = TypeVar("T")
+
+
+def _insert_or_fetch(session: Session, row: T, fetch: Callable[[], T | None]) -> T:
+    """Inserts ``row``, or returns the equal row a concurrent writer inserted first."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        existing = fetch()
+        if existing is None:
+            raise
+        return existing
+    return row
+
+
 def address_key(channel: str, address: str) -> str:
     """The keyed hash a contact is found by (the address itself is never stored in clear)."""
     return crypto.keyed_hash(f"{channel}:{address}")
@@ -41,36 +59,37 @@ def address_key(channel: str, address: str) -> str:
 def get_or_create_contact(session: Session, channel: str, address: str) -> Contact:
     """The contact for ``address`` on ``channel``, created on first contact."""
     key = address_key(channel, address)
-    contact = session.execute(
-        select(Contact).where(Contact.channel == channel, Contact.address_hash == key)
-    ).scalar_one_or_none()
+
+    def fetch() -> Contact | None:
+        found: Contact | None = session.execute(
+            select(Contact).where(Contact.channel == channel, Contact.address_hash == key)
+        ).scalar_one_or_none()
+        return found
+
+    contact = fetch()
     if contact is None:
-        contact = Contact(channel=channel, address_hash=key, address=address)
-        session.add(contact)
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:
-            contact = session.execute(
-                select(Contact).where(Contact.channel == channel, Contact.address_hash == key)
-            ).scalar_one()
-    return contact  # type: ignore[no-any-return]
+        contact = _insert_or_fetch(
+            session, Contact(channel=channel, address_hash=key, address=address), fetch
+        )
+    return contact
 
 
 def current_case(session: Session, contact: Contact) -> Case:
     """The contact's active case, or a new one with the bot (a resolved case stays closed)."""
-    case = session.execute(
-        select(Case)
-        .where(Case.contact_id == contact.id, Case.status.in_(ACTIVE_STATUSES))
-        .order_by(Case.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+
+    def fetch() -> Case | None:
+        found: Case | None = session.execute(
+            select(Case).where(Case.contact_id == contact.id, Case.status.in_(ACTIVE_STATUSES))
+        ).scalar_one_or_none()
+        return found
+
+    case = fetch()
     if case is None:
-        case = Case(contact_id=contact.id, channel=contact.channel, status=CaseStatus.BOT.value)
-        session.add(case)
-        session.flush()
-        _event(session, case, "bot", "opened", None, CaseStatus.BOT.value)
-    return case  # type: ignore[no-any-return]
+        new = Case(contact_id=contact.id, channel=contact.channel, status=CaseStatus.BOT.value)
+        case = _insert_or_fetch(session, new, fetch)
+        if case is new:
+            _event(session, case, "bot", "opened", None, CaseStatus.BOT.value)
+    return case
 
 
 def _event(
@@ -104,6 +123,18 @@ class Inbound:
     duplicate: bool
 
 
+def _find_message(session: Session, channel: str, external_id: str) -> Message | None:
+    found: Message | None = session.execute(
+        select(Message).where(Message.channel == channel, Message.external_id == external_id)
+    ).scalar_one_or_none()
+    return found
+
+
+def _duplicate(session: Session, existing: Message) -> Inbound:
+    case = session.get(Case, existing.case_id)
+    return Inbound(case.contact, case, existing, duplicate=True)
+
+
 def record_inbound(
     session: Session,
     *,
@@ -119,12 +150,9 @@ def record_inbound(
     as a duplicate, so a redelivery is acknowledged but never handled twice.
     """
     if external_id is not None:
-        existing = session.execute(
-            select(Message).where(Message.channel == channel, Message.external_id == external_id)
-        ).scalar_one_or_none()
+        existing = _find_message(session, channel, external_id)
         if existing is not None:
-            case = session.get(Case, existing.case_id)
-            return Inbound(case.contact, case, existing, duplicate=True)
+            return _duplicate(session, existing)
     contact = get_or_create_contact(session, channel, address)
     case = current_case(session, contact)
     message = Message(
@@ -136,8 +164,14 @@ def record_inbound(
         payload=payload,
         status=MessageStatus.RECEIVED.value,
     )
-    session.add(message)
-    session.flush()
+    stored = _insert_or_fetch(
+        session,
+        message,
+        lambda: _find_message(session, channel, external_id) if external_id else None,
+    )
+    if stored is not message:
+        # The same message arrived twice at once: the other delivery stored it first.
+        return _duplicate(session, stored)
     return Inbound(contact, case, message, duplicate=False)
 
 

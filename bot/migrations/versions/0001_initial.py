@@ -74,6 +74,15 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_contact_id"), ["contact_id"], unique=False)
 
+    op.create_index(
+        "uq_cases_one_active_per_contact",
+        "cases",
+        ["contact_id"],
+        unique=True,
+        sqlite_where=sa.text("status != 'resolved'"),
+        postgresql_where=sa.text("status != 'resolved'"),
+    )
+
     op.create_table(
         "case_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -128,6 +137,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_events_case_id"))
 
     op.drop_table("case_events")
+    op.drop_index("uq_cases_one_active_per_contact", table_name="cases")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_contact_id"))
 
