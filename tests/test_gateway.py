@@ -204,3 +204,32 @@ def test_the_chat_page_speaks_the_visitors_language_and_is_locked_down(client: T
     indonesian = client.get("/chat?lang=id")
     assert "Kirim" in indonesian.text
     assert client.get("/static/chat.js").status_code == 200
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient, rasa: FakeRasa) -> None:
+    big = b'{"sender": "a", "text": "' + b"x" * 70_000 + b'"}'
+    response = client.post(
+        "/webchat/messages", content=big, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "too large" in response.json()["error"]
+    chunked = client.post("/webchat/messages", content=iter([big[:40_000], big[40_000:]]))
+    assert chunked.status_code == 400
+    assert rasa.calls == []
+
+
+def test_health_is_503_while_the_action_server_is_down(
+    db_url: str, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rasa_port = free_port()
+    monkeypatch.setenv("BEACON_RASA_PORT", str(rasa_port))
+    monkeypatch.setenv("BEACON_ACTIONS_PORT", str(free_port()))  # nothing listens there
+    with serve(rasa.app(), rasa_port), TestClient(create_app(load_settings())) as test_client:
+        response = test_client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {
+        "gateway": True,
+        "database": True,
+        "rasa": True,
+        "actions": False,
+    }

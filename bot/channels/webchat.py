@@ -83,10 +83,23 @@ def parse(body: bytes) -> Incoming:
     )
 
 
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, refusing to buffer more than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BadRequest("request body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest("request body too large")
+    return bytes(body)
+
+
 async def post_message(request: Request) -> Response:
     """``POST /webchat/messages``."""
     try:
-        incoming = parse(await request.body())
+        incoming = parse(await read_body(request))
     except BadRequest as exc:
         return _error(400, str(exc), "malformed")
     conversations: Conversations = request.app.state.conversations

@@ -215,15 +215,20 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
         message.error = error[:255]
 
 
-def _contact_for_sender(session: Session, sender_id: str, channel: str) -> Contact:
-    contact = session.execute(
-        select(Contact).where(Contact.public_id == sender_id)
+def _contact_by_public_id(session: Session, public_id: str) -> Contact | None:
+    found: Contact | None = session.execute(
+        select(Contact).where(Contact.public_id == public_id)
     ).scalar_one_or_none()
+    return found
+
+
+def _contact_for_sender(session: Session, sender_id: str, channel: str) -> Contact:
+    contact = _contact_by_public_id(session, sender_id)
     if contact is None:
         # A conversation that did not come through the gateway (rasa shell, a test):
         # still never lose the case.
         contact = get_or_create_contact(session, channel, f"rasa:{sender_id}")
-    return contact  # type: ignore[no-any-return]
+    return contact
 
 
 def merge_indicators(*groups: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -293,9 +298,7 @@ def note_screening(
     session: Session, sender_id: str, *, urgency: str, indicators: list[str]
 ) -> None:
     """Adds what screening found to the sender's open case, if one is open."""
-    contact = session.execute(
-        select(Contact).where(Contact.public_id == sender_id)
-    ).scalar_one_or_none()
+    contact = _contact_by_public_id(session, sender_id)
     if contact is None:
         return
     case = session.execute(
