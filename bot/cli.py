@@ -87,9 +87,40 @@ def cmd_queue_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jsonl_line(raw: str) -> dict[str, object]:
+    from bot.screening import ScreeningContext, screen
+
+    try:
+        item = json.loads(raw)
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise ValueError("needs an object with a string 'text'")
+        context = ScreeningContext(**(item.get("context") or {}))
+    except (ValueError, TypeError) as exc:
+        return {"id": None, "error": f"bad input line: {exc}"}
+    result = screen(item["text"], context)
+    return {
+        "id": item.get("id"),
+        "language": result.language,
+        "indicators": list(result.indicators),
+        "urgency": result.urgency,
+        "reporter": result.reporter,
+    }
+
+
 def cmd_screen(args: argparse.Namespace) -> int:
     from bot.screening import ScreeningContext, screen
 
+    if args.jsonl:
+        failed = False
+        for raw in sys.stdin:
+            if raw.strip():
+                line = _jsonl_line(raw)
+                failed = failed or "error" in line
+                print(json.dumps(line, ensure_ascii=False), flush=True)
+        return 1 if failed else 0
+    if args.text is None:
+        print("beacon screen: give a text, or --jsonl to read JSON lines", file=sys.stderr)
+        return 2
     context = ScreeningContext(
         language_code=args.language_code,
         calling_code=args.calling_code,
@@ -99,12 +130,36 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(f"language:   {result.language} ({result.language_confidence:.2f})")
+    print(
+        f"language:   {result.language} ({result.language_confidence:.2f})"
+        + ("  [converted from Zawgyi]" if result.zawgyi else "")
+    )
     print(f"urgency:    {result.urgency}")
     print(f"reporter:   {result.reporter}")
     print(f"indicators: {', '.join(result.indicators) or '-'}")
     for evidence in result.evidence:
-        print(f"  {evidence.label:20} «{evidence.text}» at {evidence.start}-{evidence.end}")
+        where = (
+            f"«{evidence.text}» at {evidence.start}-{evidence.end}"
+            if evidence.source == "pattern"
+            else f"model, p={evidence.score:.2f}"
+        )
+        print(f"  {evidence.label:20} {where}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.screening.evaluate import format_table, run
+
+    files = [Path(f) for f in args.files]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        print(f"beacon eval: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    report = run(files, Path(args.out), use_model=not args.no_model)
+    print(format_table(report))
+    print(f"written: {args.out}/eval.json, {args.out}/eval-recall.png")
     return 0
 
 
@@ -137,11 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--url", help="gateway URL (default: from BEACON_PORT)")
     chat.add_argument("--sender", help="conversation id (default: a new random one)")
     screen = add("screen", cmd_screen, "screen a message and print what was found")
-    screen.add_argument("text")
+    screen.add_argument("text", nargs="?")
     screen.add_argument("--json", action="store_true", help="print JSON")
+    screen.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='read {"id", "text", "context"?} lines on stdin, write one JSON line each',
+    )
     screen.add_argument("--language-code", help="Telegram language_code prior")
     screen.add_argument("--calling-code", help="SMS sender's calling code prior, e.g. 62")
     screen.add_argument("--conversation-language", help="the conversation's language so far")
+
+    evaluation = add("eval", cmd_eval, "evaluate screening on labelled JSON-lines files")
+    evaluation.add_argument("files", nargs="+", metavar="FILE")
+    evaluation.add_argument("--out", default="var/eval", help="folder for eval.json and the chart")
+    evaluation.add_argument("--no-model", action="store_true", help="patterns only")
 
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db", required=True)
     upgrade = db.add_parser("upgrade", help="apply the schema migrations")

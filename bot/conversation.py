@@ -27,7 +27,7 @@ from bot.handoff import queue
 from bot.i18n.nlg import button_payloads
 from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.screening import ScreeningContext, detect_language
+from bot.screening import ScreeningContext, detect_language, normalize
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,12 @@ class _Stored:
 def rasa_text(incoming: Incoming) -> str:
     """What Rasa reads: a known button payload, or the person's words.
 
-    A leading ``/`` typed by a person is never taken as an intent command.
+    A leading ``/`` typed by a person is never taken as an intent command, and
+    Zawgyi Burmese is converted to Unicode first.
     """
     if incoming.payload is not None and incoming.payload in button_payloads():
         return incoming.payload
-    return incoming.text.lstrip("/").strip()
+    return normalize(incoming.text).text.lstrip("/").strip()
 
 
 class Conversations:
@@ -141,7 +142,7 @@ class Conversations:
                 calling_code=incoming.hints.get("calling_code"),
                 conversation_language=stored.conversation_language,
             )
-            language, _ = detect_language(incoming.text, context)
+            language, _ = detect_language(normalize(incoming.text).text, context)
             metadata = {"channel": incoming.channel, "language": language, **incoming.hints}
             try:
                 raw = await self._rasa.send(stored.sender, text, metadata)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.screening.language import detect_language
-from bot.screening.patterns import find, load_all
+from bot.screening.model import TIER_LABELS, get_model
+from bot.screening.normalize import normalize
+from bot.screening.patterns import load_all, search
 from bot.screening.types import (
     INDICATORS,
     QUALIFIERS,
@@ -32,6 +34,7 @@ __all__ = [
     "accumulate",
     "detect_language",
     "max_urgency",
+    "normalize",
     "screen",
     "urgency_rank",
 ]
@@ -54,23 +57,42 @@ def _reporter(text: str, languages: Iterable[str]) -> str:
     return "self" if self_ else "unknown"
 
 
-def screen(text: str, context: ScreeningContext | None = None) -> ScreeningResult:
+def screen(
+    text: str, context: ScreeningContext | None = None, *, use_model: bool = True
+) -> ScreeningResult:
     """Screens one message.
 
     Args:
-        text: the message as the person wrote it.
+        text: the message as the person wrote it (Zawgyi Burmese is converted).
         context: priors from the channel and the conversation.
+        use_model: also consult the statistical model (the patterns always run).
 
     Returns:
-        The language (with confidence), the indicators with the spans that
+        The language (with confidence), the indicators with the evidence that
         triggered them, the urgency tier and who is writing.
     """
+    normalized = normalize(text)
+    text = normalized.text
     language, confidence = detect_language(text, context)
     table = load_all()
     languages = [code for code in dict.fromkeys((language, LINGUA_FRANCA)) if code in table]
     evidence: list[Evidence] = []
+    suppressed: set[str] = set()
     for code in languages:
-        evidence.extend(find(text, table[code]))
+        found = search(text, table[code])
+        evidence.extend(found.evidence)
+        suppressed |= found.suppressed
+    matched = {e.label for e in evidence}
+    suppressed -= matched
+    floor = "low"
+    if use_model and text.strip():
+        model = get_model()
+        for label, probability in (model.fired(text.lower()) if model else {}).items():
+            if label in TIER_LABELS:
+                if not suppressed or matched:
+                    floor = max_urgency(floor, "critical" if label == "critical" else "high")
+            elif label not in matched and label not in suppressed:
+                evidence.append(Evidence(label, 0, len(text), "", "model", probability))
     evidence.sort(key=lambda e: (e.start, e.label))
     indicators = tuple(i for i in INDICATORS if any(e.label == i for e in evidence))
     qualifiers = tuple(q for q in QUALIFIERS if any(e.label == q for e in evidence))
@@ -78,10 +100,11 @@ def screen(text: str, context: ScreeningContext | None = None) -> ScreeningResul
         language=language,
         language_confidence=confidence,
         indicators=indicators,
-        urgency=classify(indicators, qualifiers),
+        urgency=max_urgency(classify(indicators, qualifiers), floor),
         reporter=_reporter(text, languages),
         evidence=tuple(evidence),
         qualifiers=qualifiers,
+        zawgyi=normalized.zawgyi,
     )
 
 

@@ -1,16 +1,26 @@
-"""Language identification: script first, then function words, then priors.
+"""Language identification for the fourteen languages Beacon serves.
 
-Scripts decide where they can (Thai, Burmese, Khmer, Lao, Bengali, Ethiopic,
-Han). Latin-script text is scored against each language's function words
-from the pattern files. Short or ambiguous messages fall back on the priors:
-the conversation's language, Telegram's ``language_code``, the SMS sender's
-calling code.
+1. The script decides where it can: Thai, Burmese, Khmer, Lao, Bengali,
+   Ethiopic (Tigrinya) and Han (Chinese).
+2. Latin-script text is scored by an offline statistical detector (``lingua``,
+   its models ship in the wheel) restricted to Beacon's Latin-script languages,
+   combined with each language's distinctive function words from the pattern
+   files: this is what tells Malay from Indonesian and recognises Vietnamese
+   typed without diacritics, where the detector alone fails.
+3. Short or ambiguous messages ("help", "tolong") fall back on the priors: the
+   conversation's language, Telegram's ``language_code``, the SMS sender's
+   calling code.
+
+Text is normalised first (:mod:`bot.screening.normalize`), so Zawgyi Burmese
+arrives here as Unicode.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from typing import Any
 
 from bot.screening.patterns import load_all
 from bot.screening.types import ScreeningContext, ScreeningResult
@@ -82,45 +92,85 @@ def _strip_marks(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
 
 
+LATIN_LANGUAGES: dict[str, str] = {
+    "en": "ENGLISH",
+    "id": "INDONESIAN",
+    "ms": "MALAY",
+    "vi": "VIETNAMESE",
+    "tl": "TAGALOG",
+    "tr": "TURKISH",
+    "pt": "PORTUGUESE",
+}
+#: How much the function words weigh against the statistical detector.
+WORD_WEIGHT = 0.6
+PRIOR_BONUS = 0.15
+SHORT_MESSAGE_WORDS = 3
+
+
+@lru_cache(maxsize=1)
+def _detector() -> Any:
+    from lingua import Language, LanguageDetectorBuilder
+
+    languages = [getattr(Language, name) for name in LATIN_LANGUAGES.values()]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+def _statistical_scores(text: str) -> dict[str, float]:
+    by_name = {name: code for code, name in LATIN_LANGUAGES.items()}
+    return {
+        by_name[value.language.name]: float(value.value)
+        for value in _detector().compute_language_confidence_values(text)
+        if value.language.name in by_name
+    }
+
+
+def _word_scores(words: list[str]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for code, patterns in load_all().items():
+        if code in LATIN_LANGUAGES and patterns.function_words:
+            hits = sum(1 for w in words if w in patterns.function_words)
+            if hits:
+                scores[code] = hits / len(words)
+    return scores
+
+
 def _prior(context: ScreeningContext | None) -> str | None:
     if context is None:
         return None
     if context.conversation_language:
         return context.conversation_language
     if context.language_code:
-        return context.language_code.split("-")[0].lower()
+        return context.language_code.split("-")[0].split("_")[0].lower()
     if context.calling_code:
         return CALLING_CODES.get(context.calling_code.lstrip("+"))
     return None
 
 
 def detect_language(text: str, context: ScreeningContext | None = None) -> tuple[str, float]:
-    """The language of ``text`` and a confidence in [0, 1]."""
+    """The language of (normalised) ``text`` and a confidence in [0, 1]."""
     lang, confidence = _script_language(text)
     if lang is not None:
         return lang, confidence
-    words = [_strip_marks(w.lower()) for w in WORD.findall(text)]
     prior = _prior(context)
-    scores: dict[str, float] = {}
-    if words:
-        for code, patterns in load_all().items():
-            if patterns.spaced and patterns.function_words:
-                hits = sum(1 for w in words if w in patterns.function_words)
-                if hits:
-                    scores[code] = hits / len(words)
-    if prior and prior in scores:
-        scores[prior] += 0.15
-    if scores:
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-        best, top = ranked[0]
-        margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
-        confidence = min(0.95, 0.4 + top / 2 + margin / 2)
-        if len(words) < 3 and prior and confidence < 0.7:
-            return prior, 0.6
-        return best, confidence
-    if prior:
-        return prior, 0.5
-    return DEFAULT_LANGUAGE, 0.2
+    raw_words = WORD.findall(text.lower())
+    if not raw_words:
+        return (prior, 0.5) if prior else (DEFAULT_LANGUAGE, 0.2)
+    words = raw_words + [_strip_marks(w) for w in raw_words if _strip_marks(w) != w]
+    statistical = _statistical_scores(text)
+    lexical = _word_scores(words)
+    scores = {
+        code: statistical.get(code, 0.0) + WORD_WEIGHT * lexical.get(code, 0.0)
+        for code in LATIN_LANGUAGES
+    }
+    if prior in scores:
+        scores[prior] += PRIOR_BONUS
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    best, top = ranked[0]
+    margin = top - ranked[1][1]
+    confidence = max(0.0, min(0.99, 0.5 * min(top, 1.0) + margin))
+    if prior and len(raw_words) < SHORT_MESSAGE_WORDS and best != prior and confidence < 0.7:
+        return prior, 0.6
+    return best, confidence
 
 
 #: Below this confidence, or with fewer words than this, a message does not switch language.

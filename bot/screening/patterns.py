@@ -97,23 +97,40 @@ def _sentence(text: str, pos: int) -> str:
     return text[start : end_match.start() if end_match else len(text)]
 
 
-def find(text: str, patterns: LanguagePatterns) -> list[Evidence]:
+@dataclass(frozen=True)
+class Found:
+    """Pattern matches in a text: kept evidence, and labels whose only matches were dropped."""
+
+    evidence: list[Evidence]
+    suppressed: set[str]
+
+
+def search(text: str, patterns: LanguagePatterns) -> Found:
     """Spans of indicators and qualifiers in ``text``, without negated or distanced ones.
 
     A match is dropped when a negation cue stands shortly before it in the same
     clause ("they did NOT take my passport"), or when its clause reports
     something read or heard rather than lived ("I read in the news that ...").
+    Labels that matched only in such places are returned as ``suppressed``, so
+    that the statistical model does not bring them back.
     """
-    found: list[Evidence] = []
+    evidence: list[Evidence] = []
+    suppressed: set[str] = set()
     for label, pattern in patterns.labels:
         for m in pattern.finditer(text):
             clause_start = _clause_start(text, m.start())
             window = text[max(clause_start, m.start() - NEGATION_WINDOW) : m.start()]
-            if patterns.negation is not None and patterns.negation.search(window):
-                continue
-            if patterns.distancing is not None and patterns.distancing.search(
+            negated = patterns.negation is not None and patterns.negation.search(window)
+            distanced = patterns.distancing is not None and patterns.distancing.search(
                 _sentence(text, m.start())
-            ):
+            )
+            if negated or distanced:
+                suppressed.add(label)
                 continue
-            found.append(Evidence(label, m.start(), m.end(), m.group(0)))
-    return found
+            evidence.append(Evidence(label, m.start(), m.end(), m.group(0)))
+    return Found(evidence, suppressed - {e.label for e in evidence})
+
+
+def find(text: str, patterns: LanguagePatterns) -> list[Evidence]:
+    """The kept evidence of :func:`search`."""
+    return search(text, patterns).evidence

@@ -59,15 +59,29 @@ class ScreeningContext:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Why an indicator or qualifier fired: the span of the text that triggered it."""
+    """Why an indicator or qualifier fired.
+
+    ``source`` is ``"pattern"`` (``start``/``end`` delimit the words that
+    matched, in the normalised text) or ``"model"`` (the statistical model;
+    the span is the whole message and ``score`` its probability).
+    """
 
     label: str
     start: int
     end: int
     text: str
+    source: str = "pattern"
+    score: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "start": self.start, "end": self.end, "text": self.text}
+        return {
+            "label": self.label,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "source": self.source,
+            "score": round(self.score, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,7 @@ class ScreeningResult:
     reporter: str
     evidence: tuple[Evidence, ...] = field(default=())
     qualifiers: tuple[str, ...] = field(default=())
+    zawgyi: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,5 +105,6 @@ class ScreeningResult:
             "qualifiers": list(self.qualifiers),
             "urgency": self.urgency,
             "reporter": self.reporter,
+            "zawgyi": self.zawgyi,
             "evidence": [e.as_dict() for e in self.evidence],
         }
