@@ -15,8 +15,6 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.turn import screen_latest
-from bot.db import session_scope
-from bot.handoff import queue
 from bot.screening import urgency_rank
 
 
@@ -32,13 +30,7 @@ class ActionScreen(Action):  # type: ignore[misc]
         if handed_off is None:
             escalate = turn.needs_person
         else:
+            # The gateway re-screens messages of open cases; here it only
+            # decides whether the person hears that it was escalated again.
             escalate = urgency_rank(turn.urgency) > urgency_rank(handed_off)
-            if not escalate:
-                with session_scope() as session:
-                    queue.note_screening(
-                        session,
-                        tracker.sender_id,
-                        urgency=turn.urgency,
-                        indicators=turn.indicators,
-                    )
         return [*turn.slot_events(), SlotSet("escalate", escalate)]

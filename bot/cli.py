@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -152,6 +153,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from bot.screening.evaluate import format_table, run
 
+    if args.train_only:
+        os.environ["BEACON_SCREENING_TRAIN_ONLY"] = "1"
     files = [Path(f) for f in args.files]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
@@ -207,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("files", nargs="+", metavar="FILE")
     evaluation.add_argument("--out", default="var/eval", help="folder for eval.json and the chart")
     evaluation.add_argument("--no-model", action="store_true", help="patterns only")
+    evaluation.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train the model without the dev split (to measure on dev while tuning)",
+    )
 
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db", required=True)
     upgrade = db.add_parser("upgrade", help="apply the schema migrations")

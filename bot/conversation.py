@@ -27,7 +27,7 @@ from bot.handoff import queue
 from bot.i18n.nlg import button_payloads
 from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.screening import ScreeningContext, detect_language, normalize
+from bot.screening import ScreeningContext, detect_language, normalize, screen
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class Reply:
 @dataclass(frozen=True)
 class _Stored:
     message_id: int
+    case_id: int
+    case_open: bool
     sender: str
     conversation_language: str | None
     replies: list[Reply] | None
@@ -93,10 +95,19 @@ class Conversations:
             )
             return _Stored(
                 found.message.id,
+                found.case.id,
+                found.case.status in queue.OPEN_STATUSES,
                 found.contact.public_id,
                 found.contact.language,
                 _stored_replies(session, found.message),
             )
+
+    def _rescreen(self, case_id: int, text: str, context: ScreeningContext) -> None:
+        """A message on a case that a person has (or will have) can raise its urgency."""
+        result = screen(text, context)
+        with session_scope() as session:
+            if queue.rescreen(session, case_id, result):
+                log.info("urgency_raised", extra={"fields": {"case_id": case_id}})
 
     def _replies_if_processed(self, message_id: int) -> list[Reply] | None:
         with session_scope() as session:
@@ -142,6 +153,8 @@ class Conversations:
                 calling_code=incoming.hints.get("calling_code"),
                 conversation_language=stored.conversation_language,
             )
+            if stored.case_open and not incoming.payload:
+                await run_in_threadpool(self._rescreen, stored.case_id, incoming.text, context)
             language, _ = detect_language(normalize(incoming.text).text, context)
             metadata = {"channel": incoming.channel, "language": language, **incoming.hints}
             try:

@@ -233,3 +233,36 @@ def test_health_is_503_while_the_action_server_is_down(
         "rasa": True,
         "actions": False,
     }
+
+
+def test_zawgyi_burmese_reaches_rasa_as_unicode(client: TestClient, rasa: FakeRasa) -> None:
+    zawgyi = "ကြၽန္ေတာ့်ပတ္စ္ပို႔ကို သူတို႔ယူထားတယ္"
+    post(client, {"sender": "w-my", "text": zawgyi})
+    [call] = rasa.calls
+    assert call["message"] == "ကျွန်တော့်ပတ်စ်ပို့ကို သူတို့ယူထားတယ်"
+    assert call["metadata"]["language"] == "my"
+
+
+def test_the_gateway_rescreens_a_message_on_a_queued_case(client: TestClient) -> None:
+    from bot.db.models import Case
+    from bot.handoff import queue
+
+    post(client, {"sender": "w-q", "text": "they took my passport"})
+    with session_scope() as session:
+        [message] = (
+            session.execute(select(Message).where(Message.direction == "in")).scalars().all()
+        )
+        case = session.get(Case, message.case_id)
+        queue.escalate(
+            session,
+            case.contact.public_id,
+            urgency="high",
+            indicators=["documents_retained"],
+            language="en",
+            reporter="self",
+        )
+    post(client, {"sender": "w-q", "text": "now they beat me and I am bleeding"})
+    with session_scope() as session:
+        case = session.get(Case, message.case_id)
+        assert case.urgency == "critical"
+        assert "medical_emergency" in case.indicators

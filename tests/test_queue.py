@@ -171,3 +171,38 @@ def test_message_text_and_address_are_not_in_the_database_file(
     raw = b"".join(p.read_bytes() for p in beacon_env.glob("beacon.db*"))
     assert b"passport" not in raw
     assert b"66812345678" not in raw
+
+
+def test_rescreening_an_open_case_only_ever_raises_it(db_url: str) -> None:
+    from bot.screening import screen
+
+    sender = _sender("rescreen")
+    with session_scope() as session:
+        case_id = queue.escalate(
+            session,
+            sender,
+            urgency="high",
+            indicators=["documents_retained"],
+            language="en",
+            reporter="self",
+        ).id
+    with session_scope() as session:
+        assert not queue.rescreen(session, case_id, screen("thank you"))
+        assert queue.rescreen(session, case_id, screen("they beat me, I am bleeding"))
+    with session_scope() as session:
+        case = session.get(Case, case_id)
+        assert case.urgency == "critical"
+        assert set(case.indicators) == {"documents_retained", "violence", "medical_emergency"}
+        raised = [e for e in case.events if e.action == "urgency_raised"]
+        assert (
+            raised[-1].detail == {"from": "high", "to": "critical"}
+            and raised[-1].actor == "gateway"
+        )
+
+
+def test_a_case_with_the_bot_is_not_rescreened(db_url: str) -> None:
+    from bot.screening import screen
+
+    found = _inbound("bot-only", "hi")
+    with session_scope() as session:
+        assert not queue.rescreen(session, found.case.id, screen("I am bleeding"))

@@ -28,7 +28,8 @@ from bot.db.models import (
     MessageStatus,
     utcnow,
 )
-from bot.screening.types import INDICATORS, max_urgency, urgency_rank
+from bot.screening.types import INDICATORS, ScreeningResult, max_urgency, urgency_rank
+from bot.screening.urgency import classify
 
 OPEN_STATUSES = (CaseStatus.QUEUED.value, CaseStatus.CLAIMED.value)
 ACTIVE_STATUSES = (CaseStatus.BOT.value, *OPEN_STATUSES)
@@ -294,30 +295,32 @@ def escalate(
     return case
 
 
-def note_screening(
-    session: Session, sender_id: str, *, urgency: str, indicators: list[str]
-) -> None:
-    """Adds what screening found to the sender's open case, if one is open."""
-    contact = _contact_by_public_id(session, sender_id)
-    if contact is None:
-        return
-    case = session.execute(
-        select(Case).where(Case.contact_id == contact.id, Case.status.in_(OPEN_STATUSES))
-    ).scalar_one_or_none()
-    if case is None:
-        return
-    case.indicators = merge_indicators(case.indicators, indicators)
-    if urgency_rank(urgency) > urgency_rank(case.urgency):
-        _event(
-            session,
-            case,
-            "bot",
-            "urgency_raised",
-            case.status,
-            case.status,
-            {"from": case.urgency, "to": urgency},
-        )
-        case.urgency = urgency
+def rescreen(
+    session: Session, case_id: int, result: ScreeningResult, actor: str = "gateway"
+) -> bool:
+    """Folds one more screened message into an open case; True if its urgency rose.
+
+    Indicators accumulate and urgency is the highest of the case's, the
+    message's and what the accumulated indicators imply: it never drops.
+    """
+    case = session.get(Case, case_id)
+    if case is None or case.status not in OPEN_STATUSES:
+        return False
+    case.indicators = merge_indicators(case.indicators, result.indicators)
+    urgency = max_urgency(case.urgency, result.urgency, classify(case.indicators))
+    if urgency_rank(urgency) <= urgency_rank(case.urgency):
+        return False
+    _event(
+        session,
+        case,
+        actor,
+        "urgency_raised",
+        case.status,
+        case.status,
+        {"from": case.urgency, "to": urgency},
+    )
+    case.urgency = urgency
+    return True
 
 
 def _iso(value: datetime | None) -> str | None:

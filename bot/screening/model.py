@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,7 +50,13 @@ def read_jsonl(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def training_files() -> list[Path]:
-    return sorted(p for d in TRAINING_DIRS if d.exists() for p in d.glob("*.jsonl"))
+    """The labelled files the model learns from.
+
+    ``BEACON_SCREENING_TRAIN_ONLY=1`` leaves the dev split out, so that the
+    dev split can measure the model while patterns and thresholds are tuned.
+    """
+    dirs = TRAINING_DIRS[:1] if os.environ.get("BEACON_SCREENING_TRAIN_ONLY") else TRAINING_DIRS
+    return sorted(p for d in dirs if d.exists() for p in d.glob("*.jsonl"))
 
 
 def _targets(row: dict[str, Any]) -> set[str]:
