@@ -85,7 +85,8 @@ def _script_language(text: str) -> tuple[str | None, float]:
         return None, 0.0
     lang, n = max(counts.items(), key=lambda kv: kv[1])
     share = n / letters
-    return (lang, min(0.99, 0.5 + share / 2)) if share >= 0.3 else (None, 0.0)
+    # Code-mixed messages ("WhatsApp group এ ad দিছে") are the non-Latin language.
+    return (lang, min(0.99, 0.6 + share / 2)) if share >= SCRIPT_SHARE else (None, 0.0)
 
 
 def _strip_marks(word: str) -> str:
@@ -105,6 +106,7 @@ LATIN_LANGUAGES: dict[str, str] = {
 WORD_WEIGHT = 0.6
 PRIOR_BONUS = 0.15
 SHORT_MESSAGE_WORDS = 3
+SCRIPT_SHARE = 0.15
 
 
 @lru_cache(maxsize=1)
@@ -168,8 +170,11 @@ def detect_language(text: str, context: ScreeningContext | None = None) -> tuple
     best, top = ranked[0]
     margin = top - ranked[1][1]
     confidence = max(0.0, min(0.99, 0.5 * min(top, 1.0) + margin))
-    if prior and len(raw_words) < SHORT_MESSAGE_WORDS and best != prior and confidence < 0.7:
-        return prior, 0.6
+    if prior and len(raw_words) < SHORT_MESSAGE_WORDS and best != prior:
+        # "help", "ok", "tolong": English words are everyone's, and one or two
+        # words rarely outweigh what the channel and the conversation know.
+        if best == "en" or prior not in scores or scores[prior] >= 0.5 * top:
+            return prior, 0.6
     return best, confidence
 
 
