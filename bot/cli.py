@@ -37,9 +37,12 @@ def cmd_actions(_args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from bot.model import ensure_model
+    from bot.screening.model import get_model
 
     path, how = ensure_model(get_settings(), force=args.force)
     print(f"{path} ({how})")
+    get_model()
+    print("screening model ready")
     return 0
 
 

@@ -228,4 +228,7 @@ def up(settings: Settings) -> int:
     upgrade(settings.database_url)
     model, how = ensure_model(settings)
     print(f"beacon: model {model.name} ({how})", file=sys.stderr)
+    from bot.screening.model import get_model
+
+    get_model()  # trains the screening model once, before the children need it
     return Supervisor(settings, model).run()

@@ -39,7 +39,11 @@ def test_negated_distanced_and_harmless_messages_raise_nothing(text: str) -> Non
 @pytest.mark.parametrize(
     ("text", "language", "expected"),
     [
-        ("tolong, paspor saya ditahan dan saya dipukul", "id", {"documents_retained", "violence"}),
+        (
+            "tolong bang, paspor saya ditahan bos dan saya dipukulin, gak boleh pulang",
+            "id",
+            {"documents_retained", "violence", "movement_restricted"},
+        ),
         (
             "ช่วยด้วย เขายึดพาสปอร์ตและซ้อมผม เลือดออก",
             "th",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from bot.screening.language import detect_language
 from bot.screening.model import TIER_LABELS, get_model
 from bot.screening.normalize import normalize
-from bot.screening.patterns import load_all, search
+from bot.screening.patterns import LanguagePatterns, load_all, search
 from bot.screening.types import (
     INDICATORS,
     QUALIFIERS,
@@ -85,13 +85,19 @@ def screen(
     matched = {e.label for e in evidence}
     suppressed -= matched
     floor = "low"
+    # The model reads no negation: where the patterns saw only negated or
+    # distanced mentions, or the message negates something, it adds nothing
+    # unless the patterns found something real too.
+    model_trusted = bool(matched) or not (
+        suppressed or any(_negates(text, table[code]) for code in languages)
+    )
     if use_model and text.strip():
         model = get_model()
         for label, probability in (model.fired(text.lower()) if model else {}).items():
             if label in TIER_LABELS:
-                if not suppressed or matched:
+                if model_trusted:
                     floor = max_urgency(floor, "critical" if label == "critical" else "high")
-            elif label not in matched and label not in suppressed:
+            elif label not in matched and label not in suppressed and model_trusted:
                 evidence.append(Evidence(label, 0, len(text), "", "model", probability))
     evidence.sort(key=lambda e: (e.start, e.label))
     indicators = tuple(i for i in INDICATORS if any(e.label == i for e in evidence))
@@ -106,6 +112,10 @@ def screen(
         qualifiers=qualifiers,
         zawgyi=normalized.zawgyi,
     )
+
+
+def _negates(text: str, patterns: LanguagePatterns) -> bool:
+    return patterns.negation is not None and patterns.negation.search(text) is not None
 
 
 def accumulate(

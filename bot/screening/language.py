@@ -103,7 +103,7 @@ LATIN_LANGUAGES: dict[str, str] = {
     "pt": "PORTUGUESE",
 }
 #: How much the function words weigh against the statistical detector.
-WORD_WEIGHT = 0.6
+WORD_WEIGHT = 2.0
 PRIOR_BONUS = 0.15
 SHORT_MESSAGE_WORDS = 3
 SCRIPT_SHARE = 0.15
@@ -127,9 +127,10 @@ def _statistical_scores(text: str) -> dict[str, float]:
 
 
 def _word_scores(words: list[str]) -> dict[str, float]:
+    """Share of ``words`` in each language's function words (Banglish included)."""
     scores: dict[str, float] = {}
     for code, patterns in load_all().items():
-        if code in LATIN_LANGUAGES and patterns.function_words:
+        if patterns.function_words:
             hits = sum(1 for w in words if w in patterns.function_words)
             if hits:
                 scores[code] = hits / len(words)
@@ -162,7 +163,7 @@ def detect_language(text: str, context: ScreeningContext | None = None) -> tuple
     lexical = _word_scores(words)
     scores = {
         code: statistical.get(code, 0.0) + WORD_WEIGHT * lexical.get(code, 0.0)
-        for code in LATIN_LANGUAGES
+        for code in {*LATIN_LANGUAGES, *lexical}
     }
     if prior in scores:
         scores[prior] += PRIOR_BONUS
@@ -170,11 +171,11 @@ def detect_language(text: str, context: ScreeningContext | None = None) -> tuple
     best, top = ranked[0]
     margin = top - ranked[1][1]
     confidence = max(0.0, min(0.99, 0.5 * min(top, 1.0) + margin))
-    if prior and len(raw_words) < SHORT_MESSAGE_WORDS and best != prior:
-        # "help", "ok", "tolong": English words are everyone's, and one or two
-        # words rarely outweigh what the channel and the conversation know.
-        if best == "en" or prior not in scores or scores[prior] >= 0.5 * top:
-            return prior, 0.6
+    # "help", "ok", "tolong": English words are everyone's, and one or two
+    # words rarely outweigh what the channel and the conversation know.
+    short = prior is not None and len(raw_words) < SHORT_MESSAGE_WORDS and best != prior
+    if short and (best == "en" or prior not in scores or scores[str(prior)] >= 0.5 * top):
+        return str(prior), 0.6
     return best, confidence
 
 

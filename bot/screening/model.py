@@ -31,8 +31,8 @@ TRAINING_DIRS = (ROOT / "data" / "screening" / "train", ROOT / "data" / "eval" /
 TIER_LABELS = ("critical", "urgent")
 LABELS = (*INDICATORS, *TIER_LABELS)
 #: Probability above which the model alone reports an indicator or a tier.
-THRESHOLDS: dict[str, float] = {"critical": 0.5, "urgent": 0.5}
-DEFAULT_THRESHOLD = 0.55
+THRESHOLDS: dict[str, float] = {"critical": 0.6, "urgent": 0.7}
+DEFAULT_THRESHOLD = 0.8
 MIN_POSITIVES = 3
 
 
@@ -85,7 +85,8 @@ class IndicatorModel:
     def probabilities(self, text: str) -> dict[str, float]:
         import numpy as np
 
-        scores = np.asarray(self.vectorizer.transform([text]) @ self.weights).ravel() + self.bias
+        row = self.vectorizer.transform([text])
+        scores = row.data @ self.weights[row.indices] + self.bias
         probabilities = 1.0 / (1.0 + np.exp(-scores))
         return {label: float(p) for label, p in zip(self.labels, probabilities, strict=True)}
 
@@ -107,7 +108,7 @@ def train(rows: list[dict[str, Any]]) -> IndicatorModel:
 
     texts = [normalize(str(r["text"])).text.lower() for r in rows]
     vectorizer = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1, max_features=200_000
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1, max_features=60_000
     )
     features = vectorizer.fit_transform(texts)
     targets = [_targets(r) for r in rows]
@@ -158,7 +159,7 @@ def get_model() -> IndicatorModel | None:
     model = train(read_jsonl(files))
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         with tmp.open("wb") as fh:
             pickle.dump(model, fh)
         tmp.replace(cache)
