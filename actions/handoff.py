@@ -29,12 +29,13 @@ def choose_response(
     """The reply that tells the person what happens now."""
     if safe_to_talk == "no":
         return "utter_handoff_unsafe"
+    if reporter == "other":
+        # A relative is not the one in danger: no advice about hiding a phone.
+        return "utter_handoff_update" if previous is not None else "utter_handoff_family"
     if urgency == "critical" and previous != "critical":
         return "utter_handoff_critical"
     if previous is not None:
         return "utter_handoff_update"
-    if reporter == "other":
-        return "utter_handoff_family"
     return "utter_handoff"
 
 

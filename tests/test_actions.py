@@ -227,3 +227,17 @@ async def test_the_safety_questions_stop_when_it_is_not_safe(db_url: str) -> Non
         await form.required_slots(form.domain_slots(DOMAIN), CollectingDispatcher(), t, DOMAIN)
         == []
     )
+
+
+async def test_a_relative_reporting_a_critical_case_gets_the_family_reply(db_url: str) -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff().run(
+        dispatcher,
+        tracker(
+            "my son is 16 and they beat him",
+            "report_other",
+            {"reporter": "other", "urgency": "critical"},
+        ),
+        DOMAIN,
+    )
+    assert responses(dispatcher) == ["utter_handoff_family"]

@@ -41,6 +41,8 @@ __all__ = [
 
 #: Patterns of this language run on every message too: many workers write some English.
 LINGUA_FRANCA = "en"
+#: Languages so close that a message in one is screened with the other's patterns too.
+CONFUSABLE = {"id": "ms", "ms": "id"}
 
 
 def _reporter(text: str, languages: Iterable[str]) -> str:
@@ -75,7 +77,8 @@ def screen(
     text = normalized.text
     language, confidence = detect_language(text, context)
     table = load_all()
-    languages = [code for code in dict.fromkeys((language, LINGUA_FRANCA)) if code in table]
+    candidates = (language, CONFUSABLE.get(language), LINGUA_FRANCA)
+    languages = [code for code in dict.fromkeys(candidates) if code in table]
     evidence: list[Evidence] = []
     suppressed: set[str] = set()
     for code in languages:
@@ -88,7 +91,7 @@ def screen(
     # The model reads no negation: where the patterns saw only negated or
     # distanced mentions, or the message negates something, it adds nothing
     # unless the patterns found something real too.
-    model_trusted = bool(matched) or not (
+    model_trusted = bool(matched & set(INDICATORS)) or not (
         suppressed or any(_negates(text, table[code]) for code in languages)
     )
     if use_model and text.strip():
@@ -115,7 +118,8 @@ def screen(
 
 
 def _negates(text: str, patterns: LanguagePatterns) -> bool:
-    return patterns.negation is not None and patterns.negation.search(text) is not None
+    cues = patterns.negation_anywhere
+    return cues is not None and cues.search(text) is not None
 
 
 def accumulate(

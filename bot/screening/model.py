@@ -31,7 +31,7 @@ TRAINING_DIRS = (ROOT / "data" / "screening" / "train", ROOT / "data" / "eval" /
 TIER_LABELS = ("critical", "urgent")
 LABELS = (*INDICATORS, *TIER_LABELS)
 #: Probability above which the model alone reports an indicator or a tier.
-THRESHOLDS: dict[str, float] = {"critical": 0.6, "urgent": 0.7}
+THRESHOLDS: dict[str, float] = {"critical": 0.9, "urgent": 0.7}
 DEFAULT_THRESHOLD = 0.8
 MIN_POSITIVES = 3
 

@@ -34,6 +34,7 @@ class LanguagePatterns:
     spaced: bool
     labels: tuple[tuple[str, re.Pattern[str]], ...]
     negation: re.Pattern[str] | None
+    negation_anywhere: re.Pattern[str] | None
     distancing: re.Pattern[str] | None
     reporter_other: re.Pattern[str] | None
     reporter_self: re.Pattern[str] | None
@@ -66,6 +67,9 @@ def _compile(data: dict[str, Any]) -> LanguagePatterns:
         spaced=spaced,
         labels=tuple(labels),
         negation=_alternation(list(data.get("negation") or []), spaced),
+        negation_anywhere=_alternation(
+            [str(p).removesuffix("$") for p in data.get("negation") or []], spaced
+        ),
         distancing=_alternation(list(data.get("distancing") or []), spaced),
         reporter_other=_alternation(list(data.get("reporter_other") or []), spaced),
         reporter_self=_alternation(list(data.get("reporter_self") or []), spaced),
