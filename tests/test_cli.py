@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.db import session_scope
 from bot.handoff import queue
 from bot.settings import ROOT
@@ -49,9 +51,12 @@ def test_queue_list_on_an_empty_database_is_an_empty_array() -> None:
     assert "No open cases" in run("queue", "list").stdout
 
 
-def test_database_commands_import_neither_rasa_nor_tensorflow() -> None:
+@pytest.mark.parametrize("argv", [["queue", "list", "--json"], ["screen", "they took my passport"]])
+def test_database_and_screening_commands_import_neither_rasa_nor_tensorflow(
+    argv: list[str],
+) -> None:
     code = (
-        "import sys; from bot.cli import main; main(['queue', 'list', '--json']); "
+        f"import sys; from bot.cli import main; main({argv!r}); "
         "heavy = ('rasa', 'tensorflow', 'rasa_sdk'); "
         "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
     )

@@ -89,18 +89,6 @@ def test_screen_jsonl_reports_a_bad_line_and_goes_on() -> None:
     assert result.returncode == 1
 
 
-def test_screen_commands_do_not_import_rasa_or_tensorflow() -> None:
-    code = (
-        "import sys; from bot.cli import main; main(['screen', 'they took my passport']); "
-        "heavy = ('rasa', 'tensorflow', 'rasa_sdk'); "
-        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert result.stderr.strip().splitlines()[-1] == "[]"
-
-
 def test_eval_reports_per_language_and_writes_json_and_a_chart(tmp_path: Path) -> None:
     labelled = tmp_path / "set.jsonl"
     rows = [

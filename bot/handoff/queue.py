@@ -259,8 +259,7 @@ def escalate(
     """
     contact = _contact_for_sender(session, sender_id, channel)
     case = current_case(session, contact)
-    previous_status, previous_urgency = case.status, case.urgency
-    case.urgency = max_urgency(case.urgency, urgency)
+    previous_status = case.status
     case.indicators = merge_indicators(case.indicators, indicators)
     if language:
         case.language = language
@@ -270,6 +269,7 @@ def escalate(
     case.country = country or case.country
     case.location = location or case.location
     if case.status == CaseStatus.BOT.value:
+        case.urgency = max_urgency(case.urgency, urgency)
         case.status = CaseStatus.QUEUED.value
         case.waiting_since = utcnow()
         _event(
@@ -281,18 +281,26 @@ def escalate(
             case.status,
             {"urgency": case.urgency},
         )
-    elif urgency_rank(case.urgency) > urgency_rank(previous_urgency):
-        _event(
-            session,
-            case,
-            actor,
-            "urgency_raised",
-            case.status,
-            case.status,
-            {"from": previous_urgency, "to": case.urgency},
-        )
+    else:
+        _raise_urgency(session, case, urgency, actor)
     session.flush()
     return case
+
+
+def _raise_urgency(session: Session, case: Case, urgency: str, actor: str) -> bool:
+    if urgency_rank(urgency) <= urgency_rank(case.urgency):
+        return False
+    _event(
+        session,
+        case,
+        actor,
+        "urgency_raised",
+        case.status,
+        case.status,
+        {"from": case.urgency, "to": urgency},
+    )
+    case.urgency = urgency
+    return True
 
 
 def rescreen(
@@ -308,19 +316,7 @@ def rescreen(
         return False
     case.indicators = merge_indicators(case.indicators, result.indicators)
     urgency = max_urgency(case.urgency, result.urgency, classify(case.indicators))
-    if urgency_rank(urgency) <= urgency_rank(case.urgency):
-        return False
-    _event(
-        session,
-        case,
-        actor,
-        "urgency_raised",
-        case.status,
-        case.status,
-        {"from": case.urgency, "to": urgency},
-    )
-    case.urgency = urgency
-    return True
+    return _raise_urgency(session, case, urgency, actor)
 
 
 def _iso(value: datetime | None) -> str | None:
