@@ -53,6 +53,9 @@ def build_app() -> Any:
 def main() -> None:
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_format)
+    from bot.screening import warm_up
+
+    warm_up()
     build_app().run("127.0.0.1", settings.actions_port, workers=1, access_log=False)
 
 

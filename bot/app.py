@@ -33,6 +33,7 @@ from bot.db import dispose_all, get_engine
 from bot.i18n.nlg import UnknownResponse, render_request
 from bot.metrics import NLG_RENDERS, REJECTED
 from bot.rasa_client import RasaClient
+from bot.screening import warm_up
 from bot.settings import Settings, get_settings
 from bot.web import STATIC_DIR
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.http = httpx.AsyncClient()
         app.state.rasa = RasaClient(settings.rasa_url, settings.internal_token)
         app.state.conversations = Conversations(app.state.rasa)
+        await run_in_threadpool(warm_up)
         log.info("gateway_started", extra={"fields": {"port": settings.port}})
         try:
             yield

@@ -37,6 +37,7 @@ __all__ = [
     "normalize",
     "screen",
     "urgency_rank",
+    "warm_up",
 ]
 
 #: Patterns of this language run on every message too: many workers write some English.
@@ -115,6 +116,12 @@ def screen(
         qualifiers=qualifiers,
         zawgyi=normalized.zawgyi,
     )
+
+
+def warm_up() -> None:
+    """Loads patterns, detectors and the model now, so that the first person waits for none."""
+    screen("they took my passport")
+    screen("ကယ်ပါ")
 
 
 def _negates(text: str, patterns: LanguagePatterns) -> bool:
