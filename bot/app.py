@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -98,6 +99,15 @@ async def home(_request: Request) -> Response:
     return RedirectResponse("/chat")
 
 
+async def database_unavailable(_request: Request, exc: Exception) -> Response:
+    log.error("database_unavailable", extra={"fields": {"error": type(exc).__name__}})
+    return JSONResponse(
+        {"error": "storage is not available right now; please send your message again"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Builds the gateway for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
@@ -126,4 +136,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={SQLAlchemyError: database_unavailable},
+    )

@@ -266,3 +266,19 @@ def test_the_gateway_rescreens_a_message_on_a_queued_case(client: TestClient) ->
         case = session.get(Case, message.case_id)
         assert case.urgency == "critical"
         assert "medical_emergency" in case.indicators
+
+
+def test_a_database_outage_is_a_503_not_a_crash(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot.handoff import queue
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(queue, "record_inbound", down)
+    response = client.post("/webchat/messages", json={"sender": "w-db", "text": "help"})
+    assert response.status_code == 503
+    assert "again" in response.json()["error"]

@@ -1,5 +1,8 @@
 """Database access: one engine per process, one session per unit of work.
 
+Engines hide statement parameters in errors and logs: they may hold personal
+data (encrypted, but still).
+
 ``session_scope()`` commits when the block ends normally and rolls back on any
 exception. SQLite (the embedded default) gets WAL, a busy timeout and foreign
 keys so that the gateway and the action server can share the file.
@@ -40,10 +43,12 @@ def get_engine(url: str | None = None) -> Engine:
                 from pathlib import Path
 
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, future=True, connect_args={"timeout": 10})
+            engine = create_engine(
+                url, future=True, hide_parameters=True, connect_args={"timeout": 10}
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, future=True, pool_pre_ping=True)
+            engine = create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
         _engines[url] = engine
         _makers[url] = sessionmaker(engine, future=True, expire_on_commit=False)
     return engine
