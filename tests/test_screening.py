@@ -118,3 +118,10 @@ def test_a_thai_conversation_stays_thai_when_the_person_types_yes() -> None:
     assert (
         follow_language("th", "can you please help me with this, I need to talk", switched) == "en"
     )
+
+
+@pytest.mark.parametrize("mark", ["।", "។", "።", "။"])
+def test_a_clause_ends_at_the_full_stop_of_each_script(mark: str) -> None:
+    result = screen(f"I read in the news that workers are beaten{mark} now they beat me too")
+    assert "violence" in result.indicators
+    assert [e.text for e in result.evidence if e.label == "violence"] == ["beat me"]

@@ -20,8 +20,11 @@ import yaml
 from bot.screening.types import INDICATORS, QUALIFIERS, Evidence
 
 PATTERN_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "screening"
+#: Clause ends: Latin and CJK punctuation, Thai ฯ, Burmese ၊ ။, Khmer ។ ៕, Ethiopic ። ፣ ፤,
+#: Bengali । ॥, and the word "but" in a few languages.
 CLAUSE_BREAK = re.compile(
-    r"[.!?;,\n\u0e2f\u104a\u104b\u3002\uff0c\uff01\uff1f]|\s(?:but|tapi|namun)\s"
+    r"[.!?;,\n\u0e2f\u104a\u104b\u17d4\u17d5\u1362\u1363\u1364\u0964\u0965"
+    r"\u3002\uff0c\uff01\uff1f]|\s(?:but|tapi|namun)\s"
 )
 NEGATION_WINDOW = 24
 
