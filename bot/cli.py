@@ -163,7 +163,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if missing:
         print(f"beacon eval: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    report = run(files, Path(args.out), use_model=not args.no_model)
+    try:
+        report = run(files, Path(args.out), use_model=not args.no_model)
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"beacon eval: bad labelled data: {exc}", file=sys.stderr)
+        return 2
     print(format_table(report))
     print(f"written: {args.out}/eval.json, {args.out}/eval-recall.png")
     return 0

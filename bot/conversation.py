@@ -65,15 +65,17 @@ class _Stored:
     replies: list[Reply] | None
 
 
-def rasa_text(incoming: Incoming) -> str:
-    """What Rasa reads: a known button payload, or the person's words.
+def button(incoming: Incoming) -> str | None:
+    """The payload of a button Beacon sent, or None: anything else is not kept or obeyed."""
+    return incoming.payload if incoming.payload in button_payloads() else None
 
-    A leading ``/`` typed by a person is never taken as an intent command, and
-    Zawgyi Burmese is converted to Unicode first.
+
+def rasa_text(incoming: Incoming, words: str) -> str:
+    """What Rasa reads: a known button payload, or the person's (normalised) words.
+
+    A leading ``/`` typed by a person is never taken as an intent command.
     """
-    if incoming.payload is not None and incoming.payload in button_payloads():
-        return incoming.payload
-    return normalize(incoming.text).text.lstrip("/").strip()
+    return button(incoming) or words.lstrip("/").strip()
 
 
 class Conversations:
@@ -91,7 +93,7 @@ class Conversations:
                 address=incoming.address,
                 text=incoming.text,
                 external_id=incoming.external_id,
-                payload={"button": incoming.payload} if incoming.payload else None,
+                payload={"button": pressed} if (pressed := button(incoming)) else None,
             )
             return _Stored(
                 found.message.id,
@@ -102,12 +104,16 @@ class Conversations:
                 _stored_replies(session, found.message),
             )
 
-    def _rescreen(self, case_id: int, text: str, context: ScreeningContext) -> None:
-        """A message on a case that a person has (or will have) can raise its urgency."""
-        result = screen(text, context)
+    def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
+        """A message on a case that a person has (or will have) can raise its urgency.
+
+        Returns the message's language.
+        """
+        result = screen(words, context)
         with session_scope() as session:
             if queue.rescreen(session, case_id, result):
                 log.info("urgency_raised", extra={"fields": {"case_id": case_id}})
+        return result.language
 
     def _replies_if_processed(self, message_id: int) -> list[Reply] | None:
         with session_scope() as session:
@@ -145,7 +151,8 @@ class Conversations:
         return replies
 
     async def _answer(self, incoming: Incoming, stored: _Stored) -> list[Reply]:
-        text = rasa_text(incoming)
+        words = normalize(incoming.text).text
+        text = rasa_text(incoming, words)
         replies: list[Reply] = []
         if text:
             context = ScreeningContext(
@@ -153,9 +160,10 @@ class Conversations:
                 calling_code=incoming.hints.get("calling_code"),
                 conversation_language=stored.conversation_language,
             )
-            if stored.case_open and not incoming.payload:
-                await run_in_threadpool(self._rescreen, stored.case_id, incoming.text, context)
-            language, _ = detect_language(normalize(incoming.text).text, context)
+            if stored.case_open and button(incoming) is None:
+                language = await run_in_threadpool(self._rescreen, stored.case_id, words, context)
+            else:
+                language, _ = detect_language(words, context)
             metadata = {"channel": incoming.channel, "language": language, **incoming.hints}
             try:
                 raw = await self._rasa.send(stored.sender, text, metadata)

@@ -282,3 +282,13 @@ def test_a_database_outage_is_a_503_not_a_crash(
     response = client.post("/webchat/messages", json={"sender": "w-db", "text": "help"})
     assert response.status_code == 503
     assert "again" in response.json()["error"]
+
+
+def test_an_unknown_payload_is_neither_obeyed_nor_stored(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    post(client, {"sender": "w-pl", "text": "hi", "payload": "my secret words"})
+    assert rasa.calls[0]["message"] == "hi"
+    with session_scope() as session:
+        [stored] = session.execute(select(Message).where(Message.direction == "in")).scalars().all()
+        assert stored.payload is None

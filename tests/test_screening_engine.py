@@ -134,3 +134,14 @@ def test_eval_reports_per_language_and_writes_json_and_a_chart(tmp_path: Path) -
     assert report["languages"]["en"]["false_escalation"] == 0.0
     assert report["languages"]["all"]["n"] == 3
     assert (out / "eval-recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_refuses_malformed_data_with_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "text": "hi"}\nnot json\n', encoding="utf-8")
+    result = subprocess.run(
+        [BEACON, "eval", str(bad), "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "bad labelled data" in result.stderr and "bad.jsonl:2" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -208,14 +208,6 @@ def replies_to(session: Session, inbound: Message) -> list[Message]:
     )
 
 
-def mark_failed(session: Session, message_id: int, error: str) -> None:
-    """Records that processing an inbound message failed (it stays in the transcript)."""
-    message = session.get(Message, message_id)
-    if message is not None:
-        message.status = MessageStatus.FAILED.value
-        message.error = error[:255]
-
-
 def _contact_by_public_id(session: Session, public_id: str) -> Contact | None:
     found: Contact | None = session.execute(
         select(Contact).where(Contact.public_id == public_id)

@@ -91,17 +91,16 @@ def screen(
     floor = "low"
     # The model reads no negation: where the patterns saw only negated or
     # distanced mentions, or the message negates something, it adds nothing
-    # unless the patterns found something real too.
-    model_trusted = bool(matched & set(INDICATORS)) or not (
-        suppressed or any(_negates(text, table[code]) for code in languages)
-    )
-    if use_model and text.strip():
-        model = get_model()
-        for label, probability in (model.fired(text.lower()) if model else {}).items():
+    # unless the patterns found a real indicator too.
+    model = get_model() if use_model and text.strip() else None
+    if model is not None and (
+        not matched.isdisjoint(INDICATORS)
+        or not (suppressed or any(_negates(text, table[code]) for code in languages))
+    ):
+        for label, probability in model.fired(text.lower()).items():
             if label in TIER_LABELS:
-                if model_trusted:
-                    floor = max_urgency(floor, "critical" if label == "critical" else "high")
-            elif label not in matched and label not in suppressed and model_trusted:
+                floor = max_urgency(floor, "critical" if label == "critical" else "high")
+            elif label not in matched and label not in suppressed:
                 evidence.append(Evidence(label, 0, len(text), "", "model", probability))
     evidence.sort(key=lambda e: (e.start, e.label))
     indicators = tuple(i for i in INDICATORS if any(e.label == i for e in evidence))

@@ -117,12 +117,14 @@ def _detector() -> Any:
     return LanguageDetectorBuilder.from_languages(*languages).build()
 
 
+_CODE_OF_NAME = {name: code for code, name in LATIN_LANGUAGES.items()}
+
+
 def _statistical_scores(text: str) -> dict[str, float]:
-    by_name = {name: code for code, name in LATIN_LANGUAGES.items()}
     return {
-        by_name[value.language.name]: float(value.value)
+        _CODE_OF_NAME[value.language.name]: float(value.value)
         for value in _detector().compute_language_confidence_values(text)
-        if value.language.name in by_name
+        if value.language.name in _CODE_OF_NAME
     }
 
 
@@ -158,7 +160,8 @@ def detect_language(text: str, context: ScreeningContext | None = None) -> tuple
     raw_words = WORD.findall(text.lower())
     if not raw_words:
         return (prior, 0.5) if prior else (DEFAULT_LANGUAGE, 0.2)
-    words = raw_words + [_strip_marks(w) for w in raw_words if _strip_marks(w) != w]
+    bare = [_strip_marks(w) for w in raw_words]
+    words = raw_words + [b for w, b in zip(raw_words, bare, strict=True) if b != w]
     statistical = _statistical_scores(text)
     lexical = _word_scores(words)
     scores = {

@@ -101,6 +101,7 @@ class IndicatorModel:
 
 def train(rows: list[dict[str, Any]]) -> IndicatorModel:
     """Fits the model on labelled messages."""
+    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -112,8 +113,6 @@ def train(rows: list[dict[str, Any]]) -> IndicatorModel:
     )
     features = vectorizer.fit_transform(texts)
     targets = [_targets(r) for r in rows]
-    import numpy as np
-
     labels, weights, bias = [], [], []
     for label in LABELS:
         y = [1 if label in t else 0 for t in targets]

@@ -136,8 +136,3 @@ def search(text: str, patterns: LanguagePatterns) -> Found:
                 continue
             evidence.append(Evidence(label, m.start(), m.end(), m.group(0)))
     return Found(evidence, suppressed - {e.label for e in evidence})
-
-
-def find(text: str, patterns: LanguagePatterns) -> list[Evidence]:
-    """The kept evidence of :func:`search`."""
-    return search(text, patterns).evidence
