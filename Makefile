@@ -62,14 +62,14 @@ test-unit: setup ## pytest without the end-to-end tests
 	$(VENV)/bin/pytest -m "not e2e" -q
 
 test-e2e: train browser ## the end-to-end tests (real gateway, Rasa, actions, Chromium)
-	$(VENV)/bin/pytest -m e2e -q
+	BEACON_REQUIRE_BROWSER=1 $(VENV)/bin/pytest -m e2e -q
 
 rasa-test: train ## rasa test on the test stories, failing on any prediction error
 	$(VENV)/bin/rasa test core --model "$$($(BEACON) model-path)" --stories tests/stories \
 	  --fail-on-prediction-errors --out $(RESULTS)/rasa --no-plot
 
 test: lint validate train browser ## everything CI runs: lint, validate, train, pytest, rasa test
-	$(VENV)/bin/pytest -q
+	BEACON_REQUIRE_BROWSER=1 $(VENV)/bin/pytest -q
 	$(MAKE) --no-print-directory rasa-test
 
 i18n-extract: $(STAMP) ## extract source strings into locales/messages.pot

@@ -49,6 +49,14 @@ class ActionHandoff(Action):  # type: ignore[misc]
         urgency = max_urgency(tracker.get_slot("urgency"), QUEUED_FLOOR)
         reporter = str(tracker.get_slot("reporter") or "unknown")
         previous = tracker.get_slot("handoff_urgency")
+        safe_to_talk = tracker.get_slot("safe_to_talk")
+        in_form = bool((tracker.active_loop or {}).get("name"))
+        ask_safety = (
+            reporter != "other"
+            and urgency_rank(urgency) < urgency_rank("critical")
+            and safe_to_talk is None
+            and not in_form
+        )
         with session_scope() as session:
             case = queue.escalate(
                 session,
@@ -60,18 +68,14 @@ class ActionHandoff(Action):  # type: ignore[misc]
                 channel=channel_of(tracker),
                 country=tracker.get_slot("country"),
                 location=tracker.get_slot("location"),
+                # The safety questions follow while the case waits: the bot keeps talking.
+                bot_form_open=ask_safety,
             )
+            if urgency_rank(case.urgency) >= urgency_rank("critical"):
+                ask_safety = False
             urgency = case.urgency
-        safe_to_talk = tracker.get_slot("safe_to_talk")
         dispatcher.utter_message(
             response=choose_response(urgency, previous, reporter, safe_to_talk)
-        )
-        in_form = bool((tracker.active_loop or {}).get("name"))
-        ask_safety = (
-            reporter != "other"
-            and urgency_rank(urgency) < urgency_rank("critical")
-            and safe_to_talk is None
-            and not in_form
         )
         events: list[dict[str, Any]] = [
             SlotSet("handoff_urgency", urgency),

@@ -3,6 +3,8 @@
 Routes:
     GET  /chat              the web chat page
     POST /webchat/messages  the web chat channel
+    POST /webchat/poll      responders' messages for the web chat page
+    /console...             the responder console (bot/console/routes.py)
     POST /nlg               Rasa's NLG endpoint (internal token required)
     GET  /healthz           200 only when gateway, Rasa (model loaded) and actions are ready
     GET  /metrics           Prometheus metrics
@@ -10,6 +12,7 @@ Routes:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -29,8 +32,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.channels import webchat
+from bot.console.routes import routes as console_routes
 from bot.conversation import Conversations
 from bot.db import dispose_all, get_engine
+from bot.handoff.feed import Feed
+from bot.handoff.paging import PagingService, pagers_from_settings
+from bot.handoff.relay import Relay
 from bot.i18n.nlg import UnknownResponse, render_request
 from bot.metrics import NLG_RENDERS, REJECTED
 from bot.rasa_client import RasaClient
@@ -117,12 +124,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.settings = settings
         app.state.http = httpx.AsyncClient()
         app.state.rasa = RasaClient(settings.rasa_url, settings.internal_token)
-        app.state.conversations = Conversations(app.state.rasa)
+        app.state.feed = Feed()
+        app.state.relay = Relay()
+        app.state.background = set()
+        app.state.conversations = Conversations(app.state.rasa, app.state.feed.poke)
         await run_in_threadpool(warm_up)
+        await app.state.feed.start()
+        stop = asyncio.Event()
+        background = [asyncio.create_task(app.state.relay.run(stop), name="relay")]
+        pagers = pagers_from_settings(settings)
+        if pagers:
+            app.state.paging = PagingService(pagers, settings)
+            background.append(asyncio.create_task(app.state.paging.run(stop), name="paging"))
+        else:
+            log.warning(
+                "paging_off",
+                extra={"fields": {"reason": "no Telegram chat or SMS numbers configured"}},
+            )
         log.info("gateway_started", extra={"fields": {"port": settings.port}})
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*background, return_exceptions=True)
+            await app.state.feed.stop()
+            for task in list(app.state.background):
+                task.cancel()
             await app.state.rasa.aclose()
             await app.state.http.aclose()
             dispose_all()
@@ -131,6 +158,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", home),
         Route("/chat", webchat.chat_page, methods=["GET"]),
         Route("/webchat/messages", webchat.post_message, methods=["POST"]),
+        Route("/webchat/poll", webchat.poll, methods=["POST"]),
+        *console_routes(),
         Route("/nlg", nlg, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -11,6 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.handoff.casework import Serves
 
 from bot.settings import get_settings
 
@@ -60,34 +66,152 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_queue_list(args: argparse.Namespace) -> int:
+def _print_cases(cases: list[dict[str, Any]]) -> None:
+    if not cases:
+        print("No open cases.")
+        return
+    row = "{:>5}  {:8}  {:8}  {:4}  {:8}  {:4}  {:>8}  {:12}  {}"
+    print(
+        row.format(
+            "id", "urgency", "status", "lang", "channel", "ofc", "waiting", "with", "indicators"
+        )
+    )
+    for case in cases:
+        waited = case.get("waiting_seconds")
+        print(
+            row.format(
+                str(case["id"]),
+                str(case["urgency"]),
+                str(case["status"]),
+                str(case["language"] or "-"),
+                str(case["channel"]),
+                str(case.get("office") or "-"),
+                f"{int(waited) // 60} min" if isinstance(waited, int) else "-",
+                str(case.get("claimed_by") or "-"),
+                ", ".join(str(i) for i in case["indicators"]),
+            )
+        )
+
+
+def _as_responder(session: Session, username: str | None) -> tuple[Serves, str]:
+    from sqlalchemy import select
+
+    from bot.db.models import Responder
+    from bot.handoff.casework import Serves
+
+    if not username:
+        raise SystemExit("say who you are: --as USERNAME (see `beacon responder add`)")
+    responder = session.execute(
+        select(Responder).where(Responder.username == username, Responder.is_active.is_(True))
+    ).scalar_one_or_none()
+    if responder is None:
+        raise SystemExit(f"no active responder {username!r}")
+    return Serves.of(responder), responder.ui_language
+
+
+def _queue_op(args: argparse.Namespace) -> int:
+    """Runs one queue command as a responder; prints JSON or a readable line."""
+    from bot.console import views
     from bot.db import session_scope
     from bot.db.migrate import upgrade
+    from bot.db.models import Case, utcnow
+    from bot.handoff import casework
     from bot.handoff.queue import list_open
 
     upgrade()
-    with session_scope() as session:
-        cases = list_open(session)
+    out: Any
+    try:
+        with session_scope() as session:
+            if args.queue == "list" and not args.as_:
+                out = list_open(session)
+            else:
+                serves, language = _as_responder(session, args.as_)
+                if args.queue == "list":
+                    cases = casework.visible_cases(session, serves)
+                    out = views.summaries(session, cases, serves, language, utcnow())
+                elif args.queue == "show":
+                    case = session.get(Case, args.case_id)
+                    if case is None:
+                        raise casework.NotFound
+                    casework.record_view(session, case, serves)
+                    out = views.case_detail(session, case, serves, language)
+                elif args.queue == "take-next":
+                    case = casework.take_next(session, serves)
+                    [out] = views.summaries(session, [case], serves, language, utcnow())
+                elif args.queue == "reply":
+                    sent = casework.reply(session, args.case_id, serves, args.text)
+                    out = {"id": sent.id, "case_id": args.case_id, "status": sent.status}
+                elif args.queue == "resolve":
+                    case = casework.resolve(session, args.case_id, serves)
+                    [out] = views.summaries(session, [case], serves, language, utcnow())
+                else:  # pragma: no cover - argparse allows only the above
+                    raise SystemExit(2)
+    except casework.CaseworkError as exc:
+        message = {
+            "error_not_found": "no such case",
+            "error_nothing_to_take": "nothing is waiting for you",
+            "error_conflict": "the case is not yours or not in a state that allows this",
+        }.get(exc.kind, "not possible")
+        print(json.dumps({"error": message}) if args.json else message, file=sys.stderr)
+        return 3
     if args.json:
-        print(json.dumps(cases, ensure_ascii=False, indent=2))
-        return 0
-    if not cases:
-        print("No open cases.")
-        return 0
-    row = "{:>5}  {:8}  {:8}  {:4}  {:8}  {:32}  {}"
-    print(row.format("id", "urgency", "status", "lang", "channel", "waiting since", "indicators"))
-    for case in cases:
-        print(
-            row.format(
-                case["id"],
-                case["urgency"],
-                case["status"],
-                case["language"] or "-",
-                case["channel"],
-                case["waiting_since"] or "-",
-                ", ".join(case["indicators"]),
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    elif args.queue == "list":
+        _print_cases(out)
+    elif args.queue == "show":
+        _print_case(out)
+    else:
+        print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def _print_case(case: dict[str, Any]) -> None:
+    _print_cases([case])
+    print(f"reporter: {case['reporter']}  country: {case['country'] or '-'}")
+    for message in case["messages"]:
+        print(f"[{message['at']}] {message['author']}: {message['text']}")
+    for note in case["notes"]:
+        print(f"[{note['at']}] note by {note['author']}: {note['text']}")
+
+
+def cmd_responder_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from bot.console.auth import InvalidAccount, create_responder
+    from bot.db import session_scope
+    from bot.db.migrate import upgrade
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password (12 characters or more): ")
+        if getpass.getpass("Again: ") != password:
+            print("The passwords differ.", file=sys.stderr)
+            return 2
+    upgrade()
+
+    def split(raw: str | None) -> list[str]:
+        return [part for part in (raw or "").split(",") if part.strip()]
+
+    try:
+        with session_scope() as session:
+            responder = create_responder(
+                session,
+                args.username,
+                password,
+                display_name=args.name or "",
+                languages=split(args.languages),
+                offices=split(args.offices),
+                ui_language=args.ui_language,
             )
-        )
+            print(
+                f"responder {responder.username} created "
+                f"(languages: {', '.join(responder.languages) or 'all'}; "
+                f"offices: {', '.join(responder.offices) or 'all'})"
+            )
+    except InvalidAccount as exc:
+        print(f"cannot create the account: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -230,9 +354,37 @@ def build_parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("queue", help="the handoff queue").add_subparsers(
         dest="queue", required=True
     )
-    listing = queue.add_parser("list", help="open cases, most urgent first")
-    listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.set_defaults(handler=cmd_queue_list)
+
+    def queue_cmd(name: str, help_: str, case: bool = False) -> argparse.ArgumentParser:
+        p = queue.add_parser(name, help=help_, description=help_)
+        if case:
+            p.add_argument("case_id", type=int)
+        p.add_argument("--as", dest="as_", metavar="USERNAME", help="the responder acting")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(handler=_queue_op)
+        return p
+
+    queue_cmd("list", "open cases in queue order (--as: the cases that responder sees)")
+    queue_cmd("show", "one case with its transcript (the read is audited)", case=True)
+    queue_cmd("take-next", "claim the most urgent case you can serve")
+    queue_cmd("reply", "write to the person (relayed on their channel)", case=True).add_argument(
+        "text"
+    )
+    queue_cmd("resolve", "close a case; the bot answers the person again", case=True)
+
+    responder = sub.add_parser("responder", help="responder accounts").add_subparsers(
+        dest="responder", required=True
+    )
+    add_responder = responder.add_parser("add", help="create a console account")
+    add_responder.add_argument("username")
+    add_responder.add_argument("--name", help="display name")
+    add_responder.add_argument("--languages", help="comma-separated, e.g. th,en (default: all)")
+    add_responder.add_argument("--offices", help="comma-separated ISO codes, e.g. KH,TH")
+    add_responder.add_argument("--ui-language", default="en", help="console language (en, id, th)")
+    add_responder.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    add_responder.set_defaults(handler=cmd_responder_add)
     return parser
 
 

@@ -6,8 +6,19 @@
    ``metadata`` with the channel.
 3. Rasa's replies are stored with the message and returned to the channel.
 
+While the person's case is with a responder (claimed), or waits in the queue
+and the bot has no more questions to ask, the bot is silent: the message goes
+to the case's transcript, is re-screened (it may raise the case's urgency),
+and the person gets at most one holding message per
+``BEACON_HOLDING_INTERVAL_MINUTES`` in their language. After a responder
+resolves the case, the assistant's dialogue state is reset (slots, active
+form; Rasa ``resume`` and ``action_listen``) before it reads the next message.
+
 A message that Rasa could not answer stays stored as ``received``; sending it
-again with the same id (a retry) processes it then.
+again with the same id (a retry) processes it then. On push channels
+(Telegram, SMS) the replies are stored ``pending`` and the relay delivers
+them; :mod:`bot.channels.inbox` processes such messages after the webhook
+has been answered, and again after a restart.
 """
 
 from __future__ import annotations
@@ -15,19 +26,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bot.db import session_scope
-from bot.db.models import Message, MessageStatus
+from bot.db.models import Case, CaseStatus, Contact, Message, MessageStatus, utcnow
 from bot.handoff import queue
-from bot.i18n.nlg import button_payloads
+from bot.i18n.nlg import button_payloads, render
 from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.screening import ScreeningContext, detect_language, normalize, screen
+from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +56,20 @@ class Incoming:
     external_id: str | None = None
     payload: str | None = None
     hints: dict[str, str] = field(default_factory=dict)
+    #: A photo, voice note, document or location the person sent: a reference
+    #: (kind, the channel's file id, ...) a responder can open, never the bytes.
+    attachment: dict[str, Any] | None = None
+
+    def stored_payload(self) -> dict[str, Any] | None:
+        """What is kept with the message besides its text (everything needed to process it)."""
+        kept: dict[str, Any] = {}
+        if pressed := button(self):
+            kept["button"] = pressed
+        if self.hints:
+            kept["hints"] = dict(self.hints)
+        if self.attachment:
+            kept["attachment"] = dict(self.attachment)
+        return kept or None
 
 
 @dataclass(frozen=True)
@@ -50,9 +78,19 @@ class Reply:
 
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
+    id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "buttons": self.buttons}
+        return {"id": self.id, "text": self.text, "buttons": self.buttons}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A push channel's message as stored by :meth:`Conversations.accept`."""
+
+    message_id: int
+    case_id: int
+    duplicate: bool
 
 
 @dataclass(frozen=True)
@@ -60,9 +98,19 @@ class _Stored:
     message_id: int
     case_id: int
     case_open: bool
+    silent: bool
+    reset_dialogue: bool
     sender: str
     conversation_language: str | None
     replies: list[Reply] | None
+    duplicate: bool = False
+
+
+def bot_is_silent(case: Case) -> bool:
+    """Whether a person, not the bot, answers this case now."""
+    if case.status == CaseStatus.CLAIMED.value:
+        return True
+    return case.status == CaseStatus.QUEUED.value and not case.bot_form_open
 
 
 def button(incoming: Incoming) -> str | None:
@@ -81,8 +129,9 @@ def rasa_text(incoming: Incoming, words: str) -> str:
 class Conversations:
     """Handles inbound messages for every channel."""
 
-    def __init__(self, rasa: RasaClient) -> None:
+    def __init__(self, rasa: RasaClient, on_change: Callable[[], None] | None = None) -> None:
         self._rasa = rasa
+        self._on_change = on_change or (lambda: None)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _store(self, incoming: Incoming) -> _Stored:
@@ -93,15 +142,19 @@ class Conversations:
                 address=incoming.address,
                 text=incoming.text,
                 external_id=incoming.external_id,
-                payload={"button": pressed} if (pressed := button(incoming)) else None,
+                payload=incoming.stored_payload(),
             )
+            found.contact.unreachable_since = None
             return _Stored(
                 found.message.id,
                 found.case.id,
                 found.case.status in queue.OPEN_STATUSES,
+                bot_is_silent(found.case),
+                found.contact.dialogue_reset_pending,
                 found.contact.public_id,
                 found.contact.language,
                 _stored_replies(session, found.message),
+                found.duplicate,
             )
 
     def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
@@ -115,19 +168,56 @@ class Conversations:
                 log.info("urgency_raised", extra={"fields": {"case_id": case_id}})
         return result.language
 
+    def _hold(
+        self, stored: _Stored, words: str, context: ScreeningContext, status: str
+    ) -> list[Reply]:
+        """A message while a person has the case: transcript, re-screening, holding reply."""
+        result = screen(words, context) if words else None
+        now = utcnow()
+        with session_scope() as session:
+            inbound = session.get(Message, stored.message_id)
+            case = session.get(Case, stored.case_id)
+            if result is not None and queue.rescreen(session, case.id, result):
+                log.info("urgency_raised", extra={"fields": {"case_id": case.id}})
+            interval = timedelta(minutes=get_settings().holding_interval_minutes)
+            replies: list[dict[str, Any]] = []
+            if case.holding_sent_at is None or now - case.holding_sent_at >= interval:
+                language = stored.conversation_language or (result.language if result else None)
+                replies.append(render("utter_holding", language, inbound.channel, {}))
+                case.holding_sent_at = now
+            stored_replies = queue.record_replies(session, inbound, replies, status)
+            return [Reply(m.body, [], m.id) for m in stored_replies]
+
+    def _reset_done(self, message_id: int) -> None:
+        with session_scope() as session:
+            inbound = session.get(Message, message_id)
+            case = session.get(Case, inbound.case_id)
+            contact = session.get(Contact, case.contact_id)
+            contact.dialogue_reset_pending = False
+
     def _replies_if_processed(self, message_id: int) -> list[Reply] | None:
         with session_scope() as session:
             return _stored_replies(session, session.get(Message, message_id))
 
-    def _store_replies(self, message_id: int, replies: list[Reply]) -> None:
+    def _store_replies(self, message_id: int, replies: list[Reply], status: str) -> list[Reply]:
         with session_scope() as session:
             inbound = session.get(Message, message_id)
-            queue.record_replies(
-                session, inbound, [r.as_dict() for r in replies], MessageStatus.SENT.value
-            )
+            stored = queue.record_replies(session, inbound, [r.as_dict() for r in replies], status)
+            return [
+                Reply(m.body, list((m.payload or {}).get("buttons") or []), m.id) for m in stored
+            ]
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        """Stores, screens and answers one message; returns the replies to deliver.
+    async def accept(self, incoming: Incoming) -> Accepted:
+        """Stores a push channel's message without answering it (the webhook's part)."""
+        stored = await run_in_threadpool(self._store, incoming)
+        return Accepted(stored.message_id, stored.case_id, stored.duplicate)
+
+    async def handle(self, incoming: Incoming, *, push: bool = False) -> list[Reply]:
+        """Stores, screens and answers one message; returns the replies.
+
+        With ``push`` (Telegram, SMS) the replies are stored ``pending`` for the
+        relay to send; otherwise they are returned to the caller to deliver
+        (the web chat's HTTP response) and stored ``sent``.
 
         Raises:
             RasaUnavailable: the assistant could not answer; the message is kept.
@@ -142,7 +232,8 @@ class Conversations:
             replies = await run_in_threadpool(self._replies_if_processed, stored.message_id)
             if replies is not None:
                 return self._duplicate(incoming, stored.message_id, replies)
-            return await self._answer(incoming, stored)
+            status = MessageStatus.PENDING.value if push else MessageStatus.SENT.value
+            return await self._answer(incoming, stored, status)
 
     @staticmethod
     def _duplicate(incoming: Incoming, message_id: int, replies: list[Reply]) -> list[Reply]:
@@ -150,22 +241,33 @@ class Conversations:
         log.info("duplicate", extra={"fields": {"message_id": message_id}})
         return replies
 
-    async def _answer(self, incoming: Incoming, stored: _Stored) -> list[Reply]:
+    async def _answer(self, incoming: Incoming, stored: _Stored, status: str) -> list[Reply]:
         words = normalize(incoming.text).text
         text = rasa_text(incoming, words)
         replies: list[Reply] = []
-        if text:
-            context = ScreeningContext(
-                language_code=incoming.hints.get("language_code"),
-                calling_code=incoming.hints.get("calling_code"),
-                conversation_language=stored.conversation_language,
+        context = ScreeningContext(
+            language_code=incoming.hints.get("language_code"),
+            calling_code=incoming.hints.get("calling_code"),
+            conversation_language=stored.conversation_language,
+        )
+        if stored.silent:
+            replies = await run_in_threadpool(self._hold, stored, words, context, status)
+            self._on_change()
+            log.info(
+                "held",
+                extra={"fields": {"message_id": stored.message_id, "replies": len(replies)}},
             )
+            return replies
+        if text:
             if stored.case_open and button(incoming) is None:
                 language = await run_in_threadpool(self._rescreen, stored.case_id, words, context)
             else:
                 language, _ = detect_language(words, context)
             metadata = {"channel": incoming.channel, "language": language, **incoming.hints}
             try:
+                if stored.reset_dialogue:
+                    await self._rasa.reset_dialogue(stored.sender, language)
+                    await run_in_threadpool(self._reset_done, stored.message_id)
                 raw = await self._rasa.send(stored.sender, text, metadata)
             except RasaUnavailable as exc:
                 RASA_FAILURES.inc()
@@ -179,7 +281,15 @@ class Conversations:
                 for m in raw
                 if m.get("text") or m.get("buttons")
             ]
-        await run_in_threadpool(self._store_replies, stored.message_id, replies)
+        elif incoming.attachment:
+            # A photo or voice note without words: kept for the team, and said so.
+            ack = render(
+                "utter_attachment_received", stored.conversation_language, incoming.channel, {}
+            )
+            replies = [Reply(str(ack.get("text") or ""))]
+        replies = await run_in_threadpool(self._store_replies, stored.message_id, replies, status)
+        # The turn may have queued the case (action_handoff): tell the live feed now.
+        self._on_change()
         MESSAGES.labels(incoming.channel, "out").inc(len(replies))
         log.info(
             "answered",
@@ -193,7 +303,7 @@ def _stored_replies(session: Session, message: Message) -> list[Reply] | None:
     if message.status != MessageStatus.PROCESSED.value:
         return None
     return [
-        Reply(m.body, list((m.payload or {}).get("buttons") or []))
+        Reply(m.body, list((m.payload or {}).get("buttons") or []), m.id)
         for m in queue.replies_to(session, message)
     ]
 

@@ -20,3 +20,19 @@ RASA_LATENCY = Histogram(
 )
 RASA_FAILURES = Counter("beacon_rasa_failures_total", "Messages Rasa could not answer")
 NLG_RENDERS = Counter("beacon_nlg_renders_total", "Responses rendered for Rasa", ["language"])
+PAGES = Counter(
+    "beacon_pages_total",
+    "SLA pages to the on-call responders, by pager and outcome (sent or failed)",
+    ["pager", "outcome"],
+)
+RELAYED = Counter(
+    "beacon_relayed_total",
+    "Outbound messages handed to a push channel, by channel and outcome "
+    "(sent, retry, failed, unreachable, opted_out)",
+    ["channel", "outcome"],
+)
+INBOX = Counter(
+    "beacon_inbox_total",
+    "Inbound push-channel messages by outcome (accepted, duplicate, processed, deferred)",
+    ["channel", "outcome"],
+)

@@ -39,6 +39,32 @@ class RasaClient:
             raise RasaUnavailable("unexpected reply")
         return [m for m in body if isinstance(m, dict)]
 
+    async def reset_dialogue(self, sender: str, language: str | None) -> None:
+        """Returns a conversation to the bot after a responder resolved its case.
+
+        Ends any form, clears the slots (the case's screening state starts
+        afresh, so a new danger escalates again), keeps the language, and
+        resumes the conversation followed by ``action_listen`` so that rules
+        match from the next message.
+        """
+        events: list[dict[str, Any]] = [
+            {"event": "active_loop", "name": None},
+            {"event": "reset_slots"},
+            {"event": "resume"},
+            {"event": "action", "name": "action_listen"},
+        ]
+        if language:
+            events.insert(2, {"event": "slot", "name": "language", "value": language})
+        try:
+            response = await self._http.post(
+                f"/conversations/{sender}/tracker/events",
+                params={"token": self._token, "include_events": "NONE"},
+                json=events,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+
     async def model_loaded(self) -> bool:
         """Whether Rasa is up with a model loaded."""
         try:

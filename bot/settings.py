@@ -54,6 +54,32 @@ class Settings:
     log_format: str = "json"
     public_url: str = ""
     quick_exit_url: str = "https://www.google.com/"
+    # Handoff queue.
+    queue_aging_minutes: int = 60
+    holding_interval_minutes: int = 30
+    reopen_hours: int = 72
+    # SLA paging.
+    page_critical_after_s: int = 120
+    page_high_after_s: int = 3600
+    page_backoff_max_s: int = 1800
+    paging_interval_s: int = 15
+    paging_language: str = "en"
+    paging_telegram_token: str = ""
+    paging_telegram_chat_id: str = ""
+    telegram_api_base: str = "https://api.telegram.org/bot"
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    paging_sms_to: tuple[str, ...] = ()
+    # Responder console.
+    console_session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
 
     @property
     def rasa_url(self) -> str:
@@ -107,6 +133,31 @@ def load_settings() -> Settings:
         log_format=os.environ.get("BEACON_LOG_FORMAT", "json"),
         public_url=os.environ.get("BEACON_PUBLIC_URL", "").rstrip("/"),
         quick_exit_url=os.environ.get("BEACON_QUICK_EXIT_URL", "https://www.google.com/"),
+        queue_aging_minutes=_int("BEACON_QUEUE_AGING_MINUTES", 60),
+        holding_interval_minutes=_int("BEACON_HOLDING_INTERVAL_MINUTES", 30),
+        reopen_hours=_int("BEACON_REOPEN_HOURS", 72),
+        page_critical_after_s=_int("BEACON_PAGE_CRITICAL_AFTER_S", 120),
+        page_high_after_s=_int("BEACON_PAGE_HIGH_AFTER_S", 3600),
+        page_backoff_max_s=_int("BEACON_PAGE_BACKOFF_MAX_S", 1800),
+        paging_interval_s=_int("BEACON_PAGING_INTERVAL_S", 15),
+        paging_language=os.environ.get("BEACON_PAGING_LANGUAGE", "en"),
+        paging_telegram_token=os.environ.get("BEACON_PAGING_TELEGRAM_TOKEN", ""),
+        paging_telegram_chat_id=os.environ.get("BEACON_PAGING_TELEGRAM_CHAT_ID", ""),
+        telegram_api_base=os.environ.get(
+            "BEACON_TELEGRAM_API_BASE", "https://api.telegram.org/bot"
+        ),
+        twilio_api_base=os.environ.get("BEACON_TWILIO_API_BASE", "https://api.twilio.com").rstrip(
+            "/"
+        ),
+        twilio_account_sid=os.environ.get("BEACON_TWILIO_ACCOUNT_SID", ""),
+        twilio_auth_token=os.environ.get("BEACON_TWILIO_AUTH_TOKEN", ""),
+        twilio_from=os.environ.get("BEACON_TWILIO_FROM", ""),
+        paging_sms_to=tuple(
+            n.strip() for n in os.environ.get("BEACON_PAGING_SMS_TO", "").split(",") if n.strip()
+        ),
+        console_session_hours=_int("BEACON_CONSOLE_SESSION_HOURS", 12),
+        login_max_failures=_int("BEACON_LOGIN_MAX_FAILURES", 5),
+        login_lockout_minutes=_int("BEACON_LOGIN_LOCKOUT_MINUTES", 15),
     )
 
 

@@ -36,9 +36,15 @@ class Stack:
         messages: list[dict[str, Any]] = response.json()["messages"]
         return messages
 
-    def beacon(self, *args: str) -> str:
+    def beacon(self, *args: str, input: str | None = None) -> str:
         return subprocess.run(
-            [BEACON, *args], env=self.env, cwd=ROOT, capture_output=True, text=True, check=True
+            [BEACON, *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            input=input,
         ).stdout
 
     def children(self) -> dict[str, int]:

@@ -48,7 +48,11 @@ def post(client: TestClient, body: object) -> tuple[int, dict]:
 def test_a_message_gets_the_bots_replies_with_buttons(client: TestClient, rasa: FakeRasa) -> None:
     status, body = post(client, {"sender": "w-1", "text": "hello"})
     assert status == 200
-    assert body["messages"][0] == {"text": "read: hello", "buttons": []}
+    assert {k: v for k, v in body["messages"][0].items() if k != "id"} == {
+        "text": "read: hello",
+        "buttons": [],
+    }
+    assert isinstance(body["messages"][0]["id"], int)
     assert body["messages"][1]["buttons"] == [{"title": "Yes", "payload": "/affirm"}]
     [call] = rasa.calls
     assert call["metadata"]["channel"] == "webchat"
@@ -292,3 +296,99 @@ def test_an_unknown_payload_is_neither_obeyed_nor_stored(
     with session_scope() as session:
         [stored] = session.execute(select(Message).where(Message.direction == "in")).scalars().all()
         assert stored.payload is None
+
+
+def _queue_case_of(sender: str, **kwargs: object) -> int:
+    from bot.handoff import queue
+
+    with session_scope() as session:
+        contact = queue.get_or_create_contact(session, "webchat", sender)
+        case = queue.escalate(
+            session,
+            contact.public_id,
+            urgency="high",
+            indicators=["violence"],
+            language="th",
+            reporter="self",
+            channel="webchat",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        return int(case.id)
+
+
+def test_while_a_case_waits_the_bot_is_silent_with_one_holding_message(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    from bot.db.models import Case
+    from bot.i18n.nlg import render
+
+    post(client, {"sender": "w-hold", "text": "สวัสดีค่ะ"})
+    case_id = _queue_case_of("w-hold")
+    with session_scope() as session:
+        # The handoff reply was long ago: the next message gets a holding message.
+        case = session.get(Case, case_id)
+        case.holding_sent_at = case.holding_sent_at.replace(year=2020)
+    calls = len(rasa.calls)
+    _, first = post(client, {"sender": "w-hold", "text": "พวกเขาตีฉันอีกแล้ว", "id": "h1"})
+    _, second = post(client, {"sender": "w-hold", "text": "/emergency", "id": "h2"})
+    _, third = post(client, {"sender": "w-hold", "text": "ช่วยด้วย", "id": "h3"})
+    assert len(rasa.calls) == calls, "no message of a waiting case reaches Rasa"
+    holding = render("utter_holding", "th", "webchat", {})["text"]
+    assert [m["text"] for m in first["messages"]] == [holding]
+    assert second["messages"] == [] and third["messages"] == []
+    # A redelivery of the first gets the same answer, and is not stored twice.
+    _, again = post(client, {"sender": "w-hold", "text": "พวกเขาตีฉันอีกแล้ว", "id": "h1"})
+    assert again == first
+    with session_scope() as session:
+        bodies = [
+            m.body
+            for m in session.execute(
+                select(Message).where(Message.case_id == case_id, Message.direction == "in")
+            ).scalars()
+        ]
+    assert bodies[-3:] == ["พวกเขาตีฉันอีกแล้ว", "/emergency", "ช่วยด้วย"], (
+        "the transcript keeps every word, a leading / included, as text"
+    )
+
+
+def test_holding_messages_repeat_at_most_once_per_interval(
+    client: TestClient, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from bot.db.models import Case
+
+    post(client, {"sender": "w-int", "text": "hello"})
+    case_id = _queue_case_of("w-int")
+    replies = []
+    for n in range(4):
+        with session_scope() as session:
+            case = session.get(Case, case_id)
+            if n == 2:  # 31 minutes pass (default interval: 30)
+                case.holding_sent_at -= timedelta(minutes=31)
+        _, body = post(client, {"sender": "w-int", "text": f"still here {n}"})
+        replies.append(len(body["messages"]))
+    assert replies == [0, 0, 1, 0]
+
+
+def test_the_bot_keeps_asking_its_safety_questions_while_the_case_waits(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    post(client, {"sender": "w-form", "text": "I need help"})
+    _queue_case_of("w-form", bot_form_open=True)
+    calls = len(rasa.calls)
+    _, body = post(client, {"sender": "w-form", "text": "Poipet"})
+    assert len(rasa.calls) == calls + 1
+    assert body["messages"][0]["text"] == "read: Poipet"
+
+
+def test_a_message_on_a_waiting_case_can_raise_its_urgency(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    from bot.db.models import Case
+
+    post(client, {"sender": "w-up", "text": "hello"})
+    case_id = _queue_case_of("w-up")
+    post(client, {"sender": "w-up", "text": "they will kill me tonight, I am bleeding a lot"})
+    with session_scope() as session:
+        assert session.get(Case, case_id).urgency == "critical"

@@ -13,10 +13,13 @@ import re
 from html import escape
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bot.conversation import Conversations, Incoming
+from bot.db import session_scope
+from bot.handoff.relay import collect_pulled
 from bot.i18n import negotiate, resolve, ui_strings
 from bot.metrics import REJECTED
 from bot.rasa_client import RasaUnavailable
@@ -112,6 +115,31 @@ async def post_message(request: Request) -> Response:
             headers={"Retry-After": "5"},
         )
     return JSONResponse({"messages": [r.as_dict() for r in replies]})
+
+
+def _pull(sender: str, after: int) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [
+            {"id": m.id, "text": m.body, "buttons": []}
+            for m in collect_pulled(session, CHANNEL, sender, after)
+        ]
+
+
+async def poll(request: Request) -> Response:
+    """``POST /webchat/poll``: responders' messages the page has not shown yet."""
+    try:
+        data: Any = json.loads(await read_body(request, 4096))
+    except (BadRequest, ValueError, UnicodeDecodeError):
+        return _error(400, "body is not valid JSON", "malformed")
+    if not isinstance(data, dict):
+        return _error(400, "body must be a JSON object", "malformed")
+    sender, after = data.get("sender"), data.get("after", 0)
+    if not isinstance(sender, str) or not SENDER.match(sender):
+        return _error(400, "'sender' must be 1-128 letters, digits or _.:-", "malformed")
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        return _error(400, "'after' must be a message id (a whole number >= 0)", "malformed")
+    messages = await run_in_threadpool(_pull, sender, after)
+    return JSONResponse({"messages": messages}, headers={"Cache-Control": "no-store"})
 
 
 async def chat_page(request: Request) -> Response:

@@ -93,6 +93,11 @@ class MessageStatus(str, enum.Enum):
     PROCESSED = "processed"
     FAILED = "failed"
     SENT = "sent"
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: Handed to a push channel's API, answer not recorded yet (a crash here is
+    #: never re-sent: the message becomes ``failed``, error ``interrupted``).
+    SENDING = "sending"
 
 
 URGENCY_VALUES = ("low", "medium", "high", "critical")
@@ -114,6 +119,14 @@ class Contact(Base):  # type: ignore[misc]
     address_hash: Mapped[str] = Column(String(64), nullable=False)
     address: Mapped[str | None] = Column(EncryptedText, nullable=True)
     language: Mapped[str | None] = Column(String(8), nullable=True)
+    #: A responder resolved the case: the assistant's dialogue state is reset
+    #: before it reads the person's next message.
+    dialogue_reset_pending: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    #: The channel refused to deliver to this person (they blocked the bot, the
+    #: number is unreachable); cleared when they write again.
+    unreachable_since: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: The person sent STOP by SMS: nothing is sent until they send START.
+    opted_out: Mapped[bool] = Column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
 
     cases = relationship("Case", back_populates="contact")
@@ -129,7 +142,27 @@ class Responder(Base):  # type: ignore[misc]
     languages: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
     offices: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
     is_active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
+    ui_language: Mapped[str] = Column(String(8), nullable=False, default="en")
+    failed_logins: Mapped[int] = Column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    last_login_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ResponderSession(Base):  # type: ignore[misc]
+    """A logged-in console session; the cookie holds a token, the table its hash."""
+
+    __tablename__ = "responder_sessions"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    responder_id: Mapped[int] = Column(
+        Integer, ForeignKey("responders.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    csrf_token: Mapped[str] = Column(String(64), nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class Case(Base):  # type: ignore[misc]
@@ -146,6 +179,8 @@ class Case(Base):  # type: ignore[misc]
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
+        # "Take next" reads queued cases in queue order.
+        Index("ix_cases_status_queue_key", "status", "queue_key", "id"),
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
@@ -169,6 +204,21 @@ class Case(Base):  # type: ignore[misc]
         Integer, ForeignKey("responders.id", ondelete="SET NULL"), nullable=True
     )
     resolved_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: Queue order: ``waiting_since`` moved earlier by the urgency's head start (aging).
+    queue_key: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: The country office that serves the case (ISO 3166 alpha-2), if routed to one.
+    office: Mapped[str | None] = Column(String(8), nullable=True)
+    #: A responder the case was transferred to: offered to them only (unless critical).
+    assigned_to: Mapped[int | None] = Column(
+        Integer, ForeignKey("responders.id", ondelete="SET NULL"), nullable=True
+    )
+    claimed_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: When the person last got the holding message (or the handoff reply).
+    holding_sent_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: The bot is still asking its safety questions while the case waits.
+    bot_form_open: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    pages_sent: Mapped[int] = Column(Integer, nullable=False, default=0)
+    next_page_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
 
     contact = relationship("Contact", back_populates="cases")
     messages = relationship("Message", back_populates="case", order_by="Message.id")
@@ -193,12 +243,22 @@ class Message(Base):  # type: ignore[misc]
     reply_to_id: Mapped[int | None] = Column(
         Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    #: The responder who wrote an outbound message (None: the bot).
+    author_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("responders.id", ondelete="SET NULL"), nullable=True
+    )
     body: Mapped[str] = Column(EncryptedText, nullable=False)
     payload: Mapped[dict[str, Any] | None] = Column(JSON, nullable=True)
     status: Mapped[str] = Column(String(16), nullable=False)
     error: Mapped[str | None] = Column(String(255), nullable=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
     processed_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: The channel's id of a message Beacon sent (Telegram message ids, Twilio
+    #: MessageSids): not unique across chats, so kept apart from ``external_id``.
+    provider_id: Mapped[str | None] = Column(String(128), nullable=True, index=True)
+    #: Sending attempts so far, and when the next one is due (transient errors).
+    attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
 
     case = relationship("Case", back_populates="messages")
 
@@ -218,3 +278,19 @@ class CaseEvent(Base):  # type: ignore[misc]
     at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
 
     case = relationship("Case", back_populates="events")
+
+
+class CaseNote(Base):  # type: ignore[misc]
+    """A responder's private note on a case: never sent to the person."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(
+        Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    author_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("responders.id", ondelete="SET NULL"), nullable=True
+    )
+    body: Mapped[str] = Column(EncryptedText, nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -28,11 +28,43 @@ from bot.db.models import (
     MessageStatus,
     utcnow,
 )
+from bot.handoff.offices import office_for
 from bot.screening.types import INDICATORS, ScreeningResult, max_urgency, urgency_rank
 from bot.screening.urgency import classify
+from bot.settings import get_settings
 
 OPEN_STATUSES = (CaseStatus.QUEUED.value, CaseStatus.CLAIMED.value)
 ACTIVE_STATUSES = (CaseStatus.BOT.value, *OPEN_STATUSES)
+
+#: A critical case's head start: no amount of waiting lets another case overtake it.
+CRITICAL_HEAD_START = timedelta(days=36500)
+#: The head start per tier when aging is switched off: strictly urgency, then waiting time.
+STRICT_STEP = timedelta(days=3650)
+
+
+def queue_key(urgency: str, waiting_since: datetime, aging_minutes: int | None = None) -> datetime:
+    """A case's place in the queue: earlier keys are served first.
+
+    The key is the time the case started waiting, moved earlier by a head start
+    of ``aging_minutes`` per urgency tier above ``low``. So a case's priority
+    rises while it waits: a ``medium`` case that has waited longer than
+    ``aging_minutes`` comes before a ``high`` case that has just arrived.
+    ``critical`` cases always come first. ``aging_minutes`` <= 0 means strict
+    order: urgency first, then waiting time.
+    """
+    if aging_minutes is None:
+        aging_minutes = get_settings().queue_aging_minutes
+    if urgency == "critical":
+        return waiting_since - CRITICAL_HEAD_START
+    step = timedelta(minutes=aging_minutes) if aging_minutes > 0 else STRICT_STEP
+    return waiting_since - urgency_rank(urgency) * step
+
+
+def requeue(case: Case, now: datetime | None = None) -> None:
+    """Sets ``queue_key`` from the case's urgency and waiting time."""
+    if case.waiting_since is None:
+        case.waiting_since = now or utcnow()
+    case.queue_key = queue_key(case.urgency, case.waiting_since)
 
 
 T = TypeVar("T")
@@ -75,8 +107,12 @@ def get_or_create_contact(session: Session, channel: str, address: str) -> Conta
     return contact
 
 
-def current_case(session: Session, contact: Contact) -> Case:
-    """The contact's active case, or a new one with the bot (a resolved case stays closed)."""
+def current_case(session: Session, contact: Contact, *, reopen: bool = False) -> Case:
+    """The contact's active case, or a new one with the bot.
+
+    With ``reopen``, a case resolved within ``BEACON_REOPEN_HOURS`` is re-opened
+    (back with the bot, its history kept) instead: the person wrote again.
+    """
 
     def fetch() -> Case | None:
         found: Case | None = session.execute(
@@ -85,12 +121,48 @@ def current_case(session: Session, contact: Contact) -> Case:
         return found
 
     case = fetch()
+    if case is None and reopen:
+        case = _reopen_recent(session, contact)
     if case is None:
         new = Case(contact_id=contact.id, channel=contact.channel, status=CaseStatus.BOT.value)
         case = _insert_or_fetch(session, new, fetch)
         if case is new:
             _event(session, case, "bot", "opened", None, CaseStatus.BOT.value)
     return case
+
+
+def _reopen_recent(session: Session, contact: Contact) -> Case | None:
+    since = utcnow() - timedelta(hours=get_settings().reopen_hours)
+    last: Case | None = session.execute(
+        select(Case)
+        .where(
+            Case.contact_id == contact.id,
+            Case.status == CaseStatus.RESOLVED.value,
+            Case.resolved_at >= since,
+        )
+        .order_by(Case.resolved_at.desc(), Case.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last is None:
+        return None
+    try:
+        with session.begin_nested():
+            last.status = CaseStatus.BOT.value
+            last.resolved_at = None
+            last.waiting_since = None
+            last.queue_key = None
+            last.claimed_by = None
+            last.claimed_at = None
+            last.assigned_to = None
+            last.pages_sent = 0
+            last.next_page_at = None
+            session.flush()
+    except IntegrityError:
+        # A concurrent first message re-opened it (or opened a new case) first.
+        session.refresh(last)
+        return None
+    _event(session, last, "bot", "reopened", CaseStatus.RESOLVED.value, CaseStatus.BOT.value)
+    return last
 
 
 def _event(
@@ -155,7 +227,7 @@ def record_inbound(
         if existing is not None:
             return _duplicate(session, existing)
     contact = get_or_create_contact(session, channel, address)
-    case = current_case(session, contact)
+    case = current_case(session, contact, reopen=True)
     message = Message(
         case_id=case.id,
         direction=Direction.IN.value,
@@ -242,12 +314,14 @@ def escalate(
     country: str | None = None,
     location: str | None = None,
     actor: str = "bot",
+    bot_form_open: bool = False,
 ) -> Case:
     """Puts the sender's case in front of a person, or raises an open case's urgency.
 
     Urgency never drops and indicators accumulate. A case that is with the bot
     becomes ``queued`` and starts waiting now; a queued or claimed case keeps its
-    place and owner.
+    place and owner. ``bot_form_open`` says the bot still asks its safety
+    questions while the case waits (until a responder takes it).
     """
     contact = _contact_for_sender(session, sender_id, channel)
     case = current_case(session, contact)
@@ -259,11 +333,21 @@ def escalate(
     if reporter and reporter != "unknown":
         case.reporter = reporter
     case.country = country or case.country
+    case.office = case.office or office_for(case.country)
     case.location = location or case.location
+    case.bot_form_open = bot_form_open and case.status != CaseStatus.CLAIMED.value
+    if max_urgency(case.urgency, urgency) == "critical":
+        case.bot_form_open = False
     if case.status == CaseStatus.BOT.value:
+        now = utcnow()
         case.urgency = max_urgency(case.urgency, urgency)
         case.status = CaseStatus.QUEUED.value
-        case.waiting_since = utcnow()
+        case.waiting_since = now
+        # The bot's handoff reply tells the person someone will write: it counts as holding.
+        case.holding_sent_at = now
+        case.pages_sent = 0
+        case.next_page_at = None
+        requeue(case, now)
         _event(
             session,
             case,
@@ -292,6 +376,8 @@ def _raise_urgency(session: Session, case: Case, urgency: str, actor: str) -> bo
         {"from": case.urgency, "to": urgency},
     )
     case.urgency = urgency
+    if case.waiting_since is not None:
+        requeue(case)
     return True
 
 
@@ -316,11 +402,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def list_open(session: Session) -> list[dict[str, Any]]:
-    """Open cases (queued or claimed), most urgent first, then longest waiting."""
-    cases = session.execute(select(Case).where(Case.status.in_(OPEN_STATUSES))).scalars().all()
-    cases = sorted(
-        cases,
-        key=lambda c: (-urgency_rank(c.urgency), c.waiting_since or c.created_at, c.id),
+    """Open cases (queued or claimed) in queue order (see :func:`queue_key`)."""
+    cases = (
+        session.execute(
+            select(Case).where(Case.status.in_(OPEN_STATUSES)).order_by(Case.queue_key, Case.id)
+        )
+        .scalars()
+        .all()
     )
     return [
         {

@@ -22,6 +22,7 @@ LOCALES_DIR = ROOT / "locales"
 DOMAIN = "messages"
 SOURCE_LANGUAGE = "en"
 UI_STRINGS = LOCALES_DIR / "ui.yml"
+CONSOLE_STRINGS = LOCALES_DIR / "console.yml"
 
 
 @lru_cache(maxsize=1)
@@ -78,6 +79,27 @@ def ui_sources(path: Path = UI_STRINGS) -> dict[str, str]:
 def ui_strings(language: str | None) -> dict[str, str]:
     """The web page's strings in ``language``."""
     return {key: pgettext(language, key, text) for key, text in ui_sources().items()}
+
+
+@lru_cache(maxsize=1)
+def console_sources() -> dict[str, str]:
+    """The responder console's source strings, key -> English."""
+    data: dict[str, Any] = yaml.safe_load(CONSOLE_STRINGS.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in data["console"].items()}
+
+
+@lru_cache(maxsize=32)
+def console_strings(language: str | None) -> dict[str, str]:
+    """The console's strings in the responder's UI ``language``."""
+    return {
+        key: pgettext(language, f"console/{key}", text) for key, text in console_sources().items()
+    }
+
+
+def console_text(language: str | None, key: str, **values: Any) -> str:
+    """One console string in ``language``, with ``{placeholders}`` filled."""
+    text = console_strings(language)[key]
+    return text.format(**values) if values else text
 
 
 def negotiate(accept_language: str | None) -> str:

@@ -38,3 +38,5 @@ def extract_yaml(
                 yield _line_of(lines, title), "pgettext", (f"{name}/button", title), []
     for key, text in (data.get("ui") or {}).items():
         yield _line_of(lines, f"{key}:"), "pgettext", (key, text), []
+    for key, text in (data.get("console") or {}).items():
+        yield _line_of(lines, f"{key}:"), "pgettext", (f"console/{key}", text), []

@@ -1,5 +1,6 @@
 // Beacon web chat: posts each message to /webchat/messages and shows the replies.
 // The conversation id lives in sessionStorage only: closing the tab forgets it.
+// While the page is visible it also polls /webchat/poll for what a responder wrote.
 (function () {
   "use strict";
   var main = document.getElementById("chat");
@@ -19,6 +20,22 @@
 
   var sender = sessionStorage.getItem("beacon-sender");
   if (!sender) { sender = randomId(); sessionStorage.setItem("beacon-sender", sender); }
+
+  // Ids of the messages already shown, so a reply is never shown twice, and the
+  // poll cursor: the highest id the poll has returned. Ids of the replies to our
+  // own posts only go into `shown`: a responder's message written just before
+  // them has a lower id and must still come through the poll.
+  var shown = {};
+  var pollAfter = 0;
+  var stopped = false;
+
+  function seen(id) {
+    return typeof id === "number" && Object.prototype.hasOwnProperty.call(shown, id);
+  }
+
+  function remember(id) {
+    if (typeof id === "number") { shown[id] = true; }
+  }
 
   function add(who, text, buttons) {
     var item = document.createElement("li");
@@ -70,7 +87,11 @@
     status.textContent = strings.sending;
     post(body, 0).then(function (data) {
       status.textContent = "";
-      data.messages.forEach(function (m) { add("bot", m.text, m.buttons); });
+      data.messages.forEach(function (m) {
+        if (seen(m.id)) { return; }
+        remember(m.id);
+        add("bot", m.text, m.buttons);
+      });
     }).catch(function () {
       status.textContent = strings.send_failed;
     }).then(function () {
@@ -89,8 +110,52 @@
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
   });
+
+  var POLL_MS = 3000;
+  var polling = false;
+  var pollTimer = null;
+
+  function poll() {
+    if (stopped || polling || document.visibilityState !== "visible") { return; }
+    polling = true;
+    fetch("/webchat/poll", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: sender, after: pollAfter }),
+      cache: "no-store"
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return response.json();
+    }).then(function (data) {
+      if (stopped || !data || !data.messages) { return; }
+      data.messages.forEach(function (m) {
+        if (typeof m.id === "number" && m.id > pollAfter) { pollAfter = m.id; }
+        if (seen(m.id)) { return; }
+        remember(m.id);
+        add("bot", m.text, m.buttons);
+      });
+    }).catch(function () {
+      // Silent: the next tick tries again.
+    }).then(function () {
+      polling = false;
+    });
+  }
+
+  function schedule() {
+    clearInterval(pollTimer);
+    pollTimer = setInterval(poll, POLL_MS);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { poll(); schedule(); }
+  });
+  schedule();
+  poll();
+
   document.getElementById("quick-exit").addEventListener("click", function (event) {
     event.preventDefault();
+    stopped = true;
+    clearInterval(pollTimer);
     sessionStorage.clear();
     log.textContent = "";
     window.location.replace(this.href);

@@ -1,0 +1,1 @@
+"""The responder console: login, the live queue, case views and the dashboard."""

@@ -1,0 +1,173 @@
+"""The responder console in headless Chromium: keyboard only, and on a phone screen.
+
+The gateway is real (its live feed and relay running), with a stand-in Rasa on
+127.0.0.1; cases are queued the way the action server queues them. The full
+walk-through with the real stack is in ``tests/test_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import create_app
+from bot.console.auth import create_responder
+from bot.db import session_scope
+from bot.handoff import queue
+from bot.i18n import console_strings
+from bot.settings import load_settings
+from tests.standins import FakeRasa, free_port, serve
+from tests.test_console_api import serve_with_lifespan
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "a long night shift password"
+TOKEN = "browser-test-token"
+
+if not Path(CHROMIUM).exists() and not os.environ.get("BEACON_REQUIRE_BROWSER"):
+    pytest.skip("Debian's chromium is not installed (make browser)", allow_module_level=True)
+
+
+@pytest.fixture
+def gateway(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    rasa_port, port = free_port(), free_port()
+    monkeypatch.setenv("BEACON_INTERNAL_TOKEN", TOKEN)
+    monkeypatch.setenv("BEACON_RASA_PORT", str(rasa_port))
+    monkeypatch.setenv("BEACON_ACTIONS_PORT", str(free_port()))
+    with (
+        serve(FakeRasa(TOKEN).app(), rasa_port),
+        serve_with_lifespan(create_app(load_settings()), port),
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
+def person_writes(url: str, sender: str, words: str, **case: Any) -> int:
+    """A person writes on the web chat and the assistant hands the case over."""
+    response = httpx.post(f"{url}/webchat/messages", json={"sender": sender, "text": words})
+    assert response.status_code == 200, response.text
+    with session_scope() as session:
+        contact = queue.get_or_create_contact(session, "webchat", sender)
+        opened = queue.escalate(session, contact.public_id, channel="webchat", **case)
+        return int(opened.id)
+
+
+def add_responder(username: str, **kw: Any) -> None:
+    with session_scope() as session:
+        create_responder(session, username, PASSWORD, **kw)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def log_in(page: Any, url: str, username: str) -> None:
+    """Logs in through the form (in the browser's language, English here)."""
+    strings = console_strings("en")
+    page.goto(f"{url}/console/login")
+    page.get_by_label(strings["username"]).fill(username)
+    page.get_by_label(strings["password"]).fill(PASSWORD)
+    page.get_by_label(strings["password"]).press("Enter")
+    page.wait_for_url(f"{url}/console")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_responder_works_a_case_with_the_keyboard_alone(gateway: str, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    add_responder("dara", languages=["th"], ui_language="th")
+    strings = console_strings("th")
+    person_writes(
+        gateway,
+        "w-medium",
+        "งานไม่ได้เงินเลย",
+        urgency="medium",
+        indicators=["wages_withheld"],
+        language="th",
+        reporter="self",
+    )
+    critical = person_writes(
+        gateway,
+        "w-critical",
+        "ช่วยด้วย เขาตีฉัน เลือดออก",
+        urgency="critical",
+        indicators=["violence", "medical_emergency"],
+        language="th",
+        reporter="self",
+    )
+    page = chromium.new_page()
+    log_in(page, gateway, "dara")
+    rows = page.locator("#queue .case-row")
+    expect(rows).to_have_count(2)
+    # The labels are in the responder's language (Thai), whatever the person wrote.
+    expect(rows.first).to_contain_text(strings["urgency_critical"])
+
+    page.locator("body").press("n")  # N: take the next case, the critical one
+    heading = page.locator("#case-heading")
+    expect(heading).to_contain_text(str(critical))
+    expect(page.locator("#case-view")).to_contain_text(strings["indicator_medical_emergency"])
+
+    page.locator("body").press("r")  # R: to the reply box
+    expect(page.locator("#reply-text")).to_be_focused()
+    page.keyboard.type("เราอยู่ที่นี่ ปลอดภัยไหม")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#transcript li.msg-out").last).to_contain_text("เราอยู่ที่นี่")
+    poll = httpx.post(f"{gateway}/webchat/poll", json={"sender": "w-critical", "after": 0})
+    assert [m["text"] for m in poll.json()["messages"]][-1] == "เราอยู่ที่นี่ ปลอดภัยไหม"
+
+    # Tab reaches the case actions; Release by keyboard puts the case back at its place.
+    release = page.locator("#release")
+    release.focus()
+    page.keyboard.press("Enter")
+    expect(rows.first).to_contain_text(strings["unclaimed"])
+    expect(rows).to_have_count(2)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_console_fits_a_phone_screen_one_pane_at_a_time(gateway: str, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    add_responder("mya", languages=["en"])
+    case_id = person_writes(
+        gateway,
+        "w-phone",
+        "they took my passport and I cannot leave the compound",
+        urgency="high",
+        indicators=["documents_retained", "movement_restricted"],
+        language="en",
+        reporter="self",
+    )
+    phone = chromium.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    ).new_page()
+    log_in(phone, gateway, "mya")
+    row = phone.locator("#queue .case-row")
+    expect(row).to_have_count(1)
+    expect(phone.locator("#case-view")).to_be_hidden()
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert phone.evaluate(fits), "the queue scrolls sideways on a phone"
+
+    row.tap()
+    expect(phone.locator("#case-heading")).to_contain_text(str(case_id))
+    expect(phone.locator("#queue-panel")).to_be_hidden()
+    expect(phone.locator("mark[data-indicator]").first).to_be_visible()
+    assert phone.evaluate(fits), "the case view scrolls sideways on a phone"
+    box = phone.locator("#claim").bounding_box()
+    assert box is not None and box["height"] >= 40, "the Claim button is too small to tap"
+
+    phone.locator("#back").tap()
+    expect(phone.locator("#queue-panel")).to_be_visible()
+    expect(phone.locator("#case-view")).to_be_hidden()
