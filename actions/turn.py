@@ -67,7 +67,13 @@ def screen_latest(tracker: Tracker) -> Turn:
         reporter = "other"
     elif reporter == "unknown" and (result.reporter == "self" or intent in ("seek_help",)):
         reporter = "self"
-    language = follow_language(previous_language, text, result) if text else previous_language
+    chosen = tracker.get_slot("language_chosen") or metadata.get("language_chosen")
+    language: str | None
+    if chosen:
+        # The person asked for this language: it wins over detection.
+        language = str(chosen)
+    else:
+        language = follow_language(previous_language, text, result) if text else previous_language
     return Turn(
         language=language or "en",
         urgency=urgency,

@@ -5,6 +5,8 @@ Routes:
     POST /webchat/messages  the web chat channel
     POST /webchat/poll      responders' messages for the web chat page
     /console...             the responder console (bot/console/routes.py)
+    POST /telegram/webhook  Telegram (when BEACON_TELEGRAM_TOKEN is set; bot/channels/telegram.py)
+    POST /twilio/sms        SMS (when the Twilio account is set; bot/channels/sms.py)
     POST /nlg               Rasa's NLG endpoint (internal token required)
     GET  /healthz           200 only when gateway, Rasa (model loaded) and actions are ready
     GET  /metrics           Prometheus metrics
@@ -31,13 +33,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.channels import webchat
+from bot.channels import build_channels, webchat
+from bot.channels.inbox import Inbox
 from bot.console.routes import routes as console_routes
 from bot.conversation import Conversations
 from bot.db import dispose_all, get_engine
 from bot.handoff.feed import Feed
 from bot.handoff.paging import PagingService, pagers_from_settings
-from bot.handoff.relay import Relay
+from bot.handoff.relay import Relay, RetryPolicy
 from bot.i18n.nlg import UnknownResponse, render_request
 from bot.metrics import NLG_RENDERS, REJECTED
 from bot.rasa_client import RasaClient
@@ -118,6 +121,7 @@ async def database_unavailable(_request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     """Builds the gateway for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
+    channels = build_channels(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -125,13 +129,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.http = httpx.AsyncClient()
         app.state.rasa = RasaClient(settings.rasa_url, settings.internal_token)
         app.state.feed = Feed()
-        app.state.relay = Relay()
+        app.state.relay = Relay(
+            {channel.name: channel for channel in channels},
+            RetryPolicy(max_attempts=settings.send_max_attempts),
+            on_change=app.state.feed.poke,
+        )
         app.state.background = set()
         app.state.conversations = Conversations(app.state.rasa, app.state.feed.poke)
+        app.state.inbox = Inbox(
+            app.state.conversations, app.state.relay, {channel.name for channel in channels}
+        )
         await run_in_threadpool(warm_up)
         await app.state.feed.start()
+        await run_in_threadpool(app.state.relay.recover_interrupted)
+        started = []
+        for channel in channels:
+            await channel.start(app.state.inbox)
+            started.append(channel)
+        log.info(
+            "channels",
+            extra={"fields": {"on": ["webchat", *(c.name for c in channels)]}},
+        )
         stop = asyncio.Event()
-        background = [asyncio.create_task(app.state.relay.run(stop), name="relay")]
+        background = [
+            asyncio.create_task(app.state.relay.run(stop), name="relay"),
+            asyncio.create_task(app.state.inbox.run(stop), name="inbox"),
+        ]
         pagers = pagers_from_settings(settings)
         if pagers:
             app.state.paging = PagingService(pagers, settings)
@@ -146,6 +169,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             stop.set()
+            for channel in reversed(started):
+                await channel.stop()
+            await app.state.inbox.drain()
             await asyncio.gather(*background, return_exceptions=True)
             await app.state.feed.stop()
             for task in list(app.state.background):
@@ -160,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/webchat/messages", webchat.post_message, methods=["POST"]),
         Route("/webchat/poll", webchat.poll, methods=["POST"]),
         *console_routes(),
+        *(route for channel in channels for route in channel.routes()),
         Route("/nlg", nlg, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -388,7 +389,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_env_file() -> None:
+    """Reads ``.env`` (or ``BEACON_ENV_FILE``; empty: none) into the environment.
+
+    Variables already set win, so a deployment's own environment overrides the file.
+    """
+    from dotenv import load_dotenv
+
+    from bot.settings import ROOT
+
+    path = os.environ.get("BEACON_ENV_FILE", str(ROOT / ".env"))
+    if path and Path(path).is_file():
+        load_dotenv(path, override=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    load_env_file()
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -45,6 +45,11 @@ from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+#: Below this detection confidence, a person's first message also gets the language menu.
+MENU_BELOW_CONFIDENCE = 0.5
+#: Channels without buttons, where a menu of fourteen languages would be a wall of text.
+NO_MENU_CHANNELS = frozenset({"sms"})
+
 
 @dataclass(frozen=True)
 class Incoming:
@@ -104,6 +109,7 @@ class _Stored:
     conversation_language: str | None
     replies: list[Reply] | None
     duplicate: bool = False
+    chosen_language: str | None = None
 
 
 def bot_is_silent(case: Case) -> bool:
@@ -152,9 +158,10 @@ class Conversations:
                 bot_is_silent(found.case),
                 found.contact.dialogue_reset_pending,
                 found.contact.public_id,
-                found.contact.language,
+                found.contact.chosen_language or found.contact.language,
                 _stored_replies(session, found.message),
                 found.duplicate,
+                found.contact.chosen_language,
             )
 
     def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
@@ -199,9 +206,15 @@ class Conversations:
         with session_scope() as session:
             return _stored_replies(session, session.get(Message, message_id))
 
-    def _store_replies(self, message_id: int, replies: list[Reply], status: str) -> list[Reply]:
+    def _store_replies(
+        self, message_id: int, replies: list[Reply], status: str, language: str | None
+    ) -> list[Reply]:
         with session_scope() as session:
             inbound = session.get(Message, message_id)
+            if language:
+                # The conversation's language, remembered for the next session.
+                contact = session.get(Contact, session.get(Case, inbound.case_id).contact_id)
+                contact.language = contact.chosen_language or language
             stored = queue.record_replies(session, inbound, [r.as_dict() for r in replies], status)
             return [
                 Reply(m.body, list((m.payload or {}).get("buttons") or []), m.id) for m in stored
@@ -245,6 +258,8 @@ class Conversations:
         words = normalize(incoming.text).text
         text = rasa_text(incoming, words)
         replies: list[Reply] = []
+        language: str | None = stored.conversation_language
+        unsure = False
         context = ScreeningContext(
             language_code=incoming.hints.get("language_code"),
             calling_code=incoming.hints.get("calling_code"),
@@ -262,8 +277,19 @@ class Conversations:
             if stored.case_open and button(incoming) is None:
                 language = await run_in_threadpool(self._rescreen, stored.case_id, words, context)
             else:
-                language, _ = detect_language(words, context)
+                language, confidence = detect_language(words, context)
+                # A first message whose language is unclear ("ok", "hola"): offer the menu.
+                unsure = (
+                    stored.conversation_language is None
+                    and confidence < MENU_BELOW_CONFIDENCE
+                    and button(incoming) is None
+                    and incoming.channel not in NO_MENU_CHANNELS
+                )
+            if stored.chosen_language:
+                language = stored.chosen_language
             metadata = {"channel": incoming.channel, "language": language, **incoming.hints}
+            if stored.chosen_language:
+                metadata["language_chosen"] = stored.chosen_language
             try:
                 if stored.reset_dialogue:
                     await self._rasa.reset_dialogue(stored.sender, language)
@@ -281,13 +307,18 @@ class Conversations:
                 for m in raw
                 if m.get("text") or m.get("buttons")
             ]
+            if unsure:
+                menu = render("utter_language_menu", language, incoming.channel, {})
+                replies.append(Reply(str(menu["text"]), list(menu["buttons"])))
         elif incoming.attachment:
             # A photo or voice note without words: kept for the team, and said so.
             ack = render(
                 "utter_attachment_received", stored.conversation_language, incoming.channel, {}
             )
             replies = [Reply(str(ack.get("text") or ""))]
-        replies = await run_in_threadpool(self._store_replies, stored.message_id, replies, status)
+        replies = await run_in_threadpool(
+            self._store_replies, stored.message_id, replies, status, language
+        )
         # The turn may have queued the case (action_handoff): tell the live feed now.
         self._on_change()
         MESSAGES.labels(incoming.channel, "out").inc(len(replies))

@@ -72,10 +72,27 @@ class Settings:
     twilio_auth_token: str = ""
     twilio_from: str = ""
     paging_sms_to: tuple[str, ...] = ()
+    # Channels (Telegram and SMS: off without credentials).
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    #: "webhook" (Telegram posts to /telegram/webhook; needs public_url) or "poll".
+    telegram_mode: str = "poll"
+    #: The URL Twilio signs its webhook requests with (behind a proxy, not the one we see).
+    twilio_sms_url: str = ""
+    twilio_status_url: str = ""
+    send_max_attempts: int = 8
     # Responder console.
     console_session_hours: int = 12
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
 
     @property
     def secure_cookies(self) -> bool:
@@ -117,6 +134,7 @@ def load_settings() -> Settings:
     if not keys:
         keys = (_embedded_secret(var_dir, "secret.key", "fernet"),)
     hash_key = os.environ.get("BEACON_HASH_KEY") or _embedded_secret(var_dir, "hash.key", "hex")
+    public_url = os.environ.get("BEACON_PUBLIC_URL", "").rstrip("/")
     return Settings(
         var_dir=var_dir,
         host=os.environ.get("BEACON_HOST", "127.0.0.1"),
@@ -131,7 +149,7 @@ def load_settings() -> Settings:
         model_cache=_path("BEACON_MODEL_CACHE", Path.home() / ".cache" / "beacon" / "models"),
         log_level=os.environ.get("BEACON_LOG_LEVEL", "INFO").upper(),
         log_format=os.environ.get("BEACON_LOG_FORMAT", "json"),
-        public_url=os.environ.get("BEACON_PUBLIC_URL", "").rstrip("/"),
+        public_url=public_url,
         quick_exit_url=os.environ.get("BEACON_QUICK_EXIT_URL", "https://www.google.com/"),
         queue_aging_minutes=_int("BEACON_QUEUE_AGING_MINUTES", 60),
         holding_interval_minutes=_int("BEACON_HOLDING_INTERVAL_MINUTES", 30),
@@ -155,6 +173,15 @@ def load_settings() -> Settings:
         paging_sms_to=tuple(
             n.strip() for n in os.environ.get("BEACON_PAGING_SMS_TO", "").split(",") if n.strip()
         ),
+        telegram_token=os.environ.get("BEACON_TELEGRAM_TOKEN", ""),
+        telegram_webhook_secret=os.environ.get("BEACON_TELEGRAM_WEBHOOK_SECRET", ""),
+        telegram_mode=os.environ.get("BEACON_TELEGRAM_MODE")
+        or ("webhook" if public_url.startswith("https://") else "poll"),
+        twilio_sms_url=os.environ.get("BEACON_TWILIO_SMS_URL")
+        or (f"{public_url}/twilio/sms" if public_url else ""),
+        twilio_status_url=os.environ.get("BEACON_TWILIO_STATUS_URL")
+        or (f"{public_url}/twilio/status" if public_url else ""),
+        send_max_attempts=_int("BEACON_SEND_MAX_ATTEMPTS", 8),
         console_session_hours=_int("BEACON_CONSOLE_SESSION_HOURS", 12),
         login_max_failures=_int("BEACON_LOGIN_MAX_FAILURES", 5),
         login_lockout_minutes=_int("BEACON_LOGIN_LOCKOUT_MINUTES", 15),

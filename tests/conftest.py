@@ -21,6 +21,14 @@ from bot.db.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("BEACON_TEST_DATABASE_URL")
 
+# A developer's .env (real bot tokens, Twilio keys) must never reach the tests,
+# nor the processes they start.
+os.environ["BEACON_ENV_FILE"] = ""
+for _name in [n for n in os.environ if n.startswith(("BEACON_TELEGRAM", "BEACON_TWILIO"))]:
+    del os.environ[_name]
+for _name in ("BEACON_PAGING_TELEGRAM_TOKEN", "BEACON_PAGING_SMS_TO", "BEACON_PUBLIC_URL"):
+    os.environ.pop(_name, None)
+
 
 def _reset_settings() -> None:
     settings_module.get_settings.cache_clear()

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from bot.app import create_app
 from bot.db import session_scope
 from bot.db.models import Message
+from bot.handoff import queue
 from bot.settings import load_settings
 from tests.standins import FakeRasa, fake_actions_app, free_port, serve
 
@@ -392,3 +393,40 @@ def test_a_message_on_a_waiting_case_can_raise_its_urgency(
     post(client, {"sender": "w-up", "text": "they will kill me tonight, I am bleeding a lot"})
     with session_scope() as session:
         assert session.get(Case, case_id).urgency == "critical"
+
+
+def test_a_first_message_in_an_unclear_language_also_gets_the_language_menu(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    _, unclear = post(client, {"sender": "w-ok", "text": "ok"})
+    menu = unclear["messages"][-1]
+    payloads = [b["payload"] for b in menu["buttons"]]
+    assert '/choose_language{"language":"th"}' in payloads
+    assert "ไทย" in [b["title"] for b in menu["buttons"]]
+    # Pressing a language is obeyed like any button of Beacon's.
+    post(
+        client,
+        {"sender": "w-ok", "text": "ไทย", "payload": '/choose_language{"language":"th"}'},
+    )
+    assert rasa.calls[-1]["message"] == '/choose_language{"language":"th"}'
+    # A clear first message, and any later message, get no menu.
+    _, clear = post(client, {"sender": "w-hello", "text": "hello, I need some advice"})
+    _, later = post(client, {"sender": "w-hello", "text": "ok"})
+    for body in (clear, later):
+        assert all(
+            not b["payload"].startswith("/choose_language")
+            for m in body["messages"]
+            for b in m["buttons"]
+        )
+
+
+def test_a_chosen_language_goes_to_rasa_and_wins_over_detection(
+    client: TestClient, rasa: FakeRasa
+) -> None:
+    post(client, {"sender": "w-choose", "text": "hello there"})
+    sender = rasa.calls[-1]["sender"]
+    with session_scope() as session:
+        queue.choose_language(session, sender, "th", "webchat")
+    post(client, {"sender": "w-choose", "text": "I am in Cambodia and cannot leave the company"})
+    metadata = rasa.calls[-1]["metadata"]
+    assert (metadata["language"], metadata["language_chosen"]) == ("th", "th")

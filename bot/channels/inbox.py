@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -62,6 +63,7 @@ class Inbox:
         self.channels = set(channels)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[int] = set()
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def receive(self, incoming: Incoming) -> Accepted:
         """Stores the message and schedules its processing; returns at once.
@@ -86,30 +88,63 @@ class Inbox:
         task.add_done_callback(self._tasks.discard)
 
     async def process(self, message_id: int) -> None:
-        """Answers one stored message and hands its replies to the relay."""
+        """Answers the message and any earlier unanswered ones of the same person, in order.
+
+        A person's messages are answered one at a time, oldest first, whatever
+        order the background tasks run in; if one cannot be answered now (Rasa
+        is down), the later ones wait behind it.
+        """
         self._in_flight.add(message_id)
         try:
-            incoming = await run_in_threadpool(stored_incoming, message_id)
-            if incoming is None:
+            contact_id = await run_in_threadpool(_contact_of, message_id)
+            if contact_id is None:
                 return
-            try:
-                await self.conversations.handle(incoming, push=True)
-            except RasaUnavailable:
-                INBOX.labels(incoming.channel, "deferred").inc()
-                return  # kept as received: recover() tries again
-            except Exception as exc:  # never lose the message: it stays received
-                INBOX.labels(incoming.channel, "deferred").inc()
-                log.exception(
-                    "inbox_failed",
-                    extra={"fields": {"message_id": message_id, "error": type(exc).__name__}},
-                )
-                return
-            INBOX.labels(incoming.channel, "processed").inc()
-            case_id = await run_in_threadpool(_case_of, message_id)
-            if case_id is not None:
-                await self.relay.deliver(case_id)
+            lock = self._locks.setdefault(contact_id, asyncio.Lock())
+            async with lock:
+                for waiting in await run_in_threadpool(self._unanswered_of, contact_id):
+                    if not await self._answer_one(waiting):
+                        break
         finally:
             self._in_flight.discard(message_id)
+
+    async def _answer_one(self, message_id: int) -> bool:
+        """Answers one stored message and hands its replies to the relay; False if deferred."""
+        incoming = await run_in_threadpool(stored_incoming, message_id)
+        if incoming is None:
+            return True
+        try:
+            await self.conversations.handle(incoming, push=True)
+        except RasaUnavailable:
+            INBOX.labels(incoming.channel, "deferred").inc()
+            return False  # kept as received: recover() tries again
+        except Exception as exc:  # never lose the message: it stays received
+            INBOX.labels(incoming.channel, "deferred").inc()
+            log.exception(
+                "inbox_failed",
+                extra={"fields": {"message_id": message_id, "error": type(exc).__name__}},
+            )
+            return False
+        INBOX.labels(incoming.channel, "processed").inc()
+        case_id = await run_in_threadpool(_case_of, message_id)
+        if case_id is not None:
+            await self.relay.deliver(case_id)
+        return True
+
+    def _unanswered_of(self, contact_id: int) -> list[int]:
+        with session_scope() as session:
+            return list(
+                session.execute(
+                    select(Message.id)
+                    .join(Case, Case.id == Message.case_id)
+                    .where(
+                        Case.contact_id == contact_id,
+                        Message.direction == Direction.IN.value,
+                        Message.status == MessageStatus.RECEIVED.value,
+                        Message.channel.in_(sorted(self.channels)),
+                    )
+                    .order_by(Message.id)
+                ).scalars()
+            )
 
     def _unprocessed(self, older_than_s: float) -> list[int]:
         before = utcnow() - timedelta(seconds=older_than_s)
@@ -156,6 +191,14 @@ class Inbox:
         """Waits (a little) for messages being processed, at shutdown."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+def _contact_of(message_id: int) -> int | None:
+    with session_scope() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            return None
+        return int(session.get(Case, message.case_id).contact_id)
 
 
 def _case_of(message_id: int) -> int | None:

@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,24 +27,13 @@ from bot.db.models import (
     utcnow,
 )
 from bot.handoff.casework import Serves
-from bot.i18n import console_strings, locale
+from bot.i18n import console_strings, language_name
 from bot.screening import ScreeningContext, normalize, screen
 from bot.screening.types import INDICATORS, URGENCY_TIERS
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def language_name(code: str | None, ui_language: str) -> str | None:
-    """A language's name in the UI language (``th`` -> "Thai" / "ไทย")."""
-    if not code:
-        return None
-    try:
-        name = Locale.parse(code).get_display_name(locale(ui_language))
-    except (UnknownLocaleError, ValueError):
-        return code
-    return name or code
 
 
 def _names(session: Session, ids: set[int]) -> dict[int, str]:

@@ -119,6 +119,9 @@ class Contact(Base):  # type: ignore[misc]
     address_hash: Mapped[str] = Column(String(64), nullable=False)
     address: Mapped[str | None] = Column(EncryptedText, nullable=True)
     language: Mapped[str | None] = Column(String(8), nullable=True)
+    #: The language the person asked for ("can you speak Thai?"): it wins over
+    #: detection, across sessions, until they choose another.
+    chosen_language: Mapped[str | None] = Column(String(8), nullable=True)
     #: A responder resolved the case: the assistant's dialogue state is reset
     #: before it reads the person's next message.
     dialogue_reset_pending: Mapped[bool] = Column(Boolean, nullable=False, default=False)

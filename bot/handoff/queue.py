@@ -296,6 +296,14 @@ def _contact_for_sender(session: Session, sender_id: str, channel: str) -> Conta
     return contact
 
 
+def choose_language(session: Session, sender_id: str, language: str, channel: str) -> None:
+    """Records the language the person asked for; it sticks across sessions."""
+    contact = _contact_for_sender(session, sender_id, channel)
+    contact.chosen_language = language
+    contact.language = language
+    session.flush()
+
+
 def merge_indicators(*groups: list[str] | tuple[str, ...] | None) -> list[str]:
     """Union of indicator lists, in the contract's order."""
     merged = {i for group in groups if group for i in group}

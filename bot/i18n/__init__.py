@@ -111,3 +111,15 @@ def negotiate(accept_language: str | None) -> str:
         [p.replace("-", "_") for p in preferred if p], list(available_languages()), sep="_"
     )
     return resolve(str(found)) if found else SOURCE_LANGUAGE
+
+
+def language_name(code: str | None, ui_language: str | None) -> str | None:
+    """A language's name in ``ui_language`` (``th`` -> "Thai" / "ไทย"); its own name when
+    ``ui_language`` is ``code``."""
+    if not code:
+        return None
+    try:
+        name = Locale.parse(code).get_display_name(locale(ui_language))
+    except (UnknownLocaleError, ValueError):
+        return code
+    return name or code

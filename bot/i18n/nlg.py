@@ -8,6 +8,7 @@ catalogs into the language in the tracker's ``language`` slot, with
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from bot.i18n import pgettext
+from bot.i18n import available_languages, language_name, pgettext
 from bot.settings import ROOT
 
 DOMAIN_FILE = ROOT / "domain.yml"
@@ -33,15 +34,29 @@ def responses(path: Path = DOMAIN_FILE) -> dict[str, list[dict[str, Any]]]:
     return {str(k): list(v) for k, v in (data.get("responses") or {}).items()}
 
 
+def language_payload(code: str) -> str:
+    """The payload of the language menu's button for ``code``."""
+    return "/choose_language" + json.dumps({"language": code}, separators=(",", ":"))
+
+
+def language_menu() -> list[dict[str, str]]:
+    """One button per served language, titled with the language's own name."""
+    return [
+        {"title": language_name(code, code) or code, "payload": language_payload(code)}
+        for code in available_languages()
+    ]
+
+
 @lru_cache(maxsize=1)
 def button_payloads() -> frozenset[str]:
     """Every payload a button of a response may send back."""
-    return frozenset(
+    payloads = {
         str(button["payload"])
         for variations in responses().values()
         for variation in variations
         for button in variation.get("buttons") or []
-    )
+    }
+    return frozenset(payloads | {b["payload"] for b in language_menu()})
 
 
 def _fill(text: str, values: dict[str, Any]) -> str:
@@ -69,6 +84,8 @@ def render(
         }
         for b in variation.get("buttons") or []
     ]
+    if (variation.get("custom") or {}).get("language_menu"):
+        buttons += language_menu()
     return {"text": text, "buttons": buttons}
 
 
@@ -78,7 +95,9 @@ def render_request(body: dict[str, Any]) -> dict[str, Any]:
     tracker = body.get("tracker") or {}
     slots: dict[str, Any] = dict(tracker.get("slots") or {})
     metadata = (tracker.get("latest_message") or {}).get("metadata") or {}
-    language = slots.get("language") or metadata.get("language")
+    arguments = body.get("arguments") or {}
+    # An action may name the language (the one just chosen is not in the slots yet).
+    language = arguments.get("language") or slots.get("language") or metadata.get("language")
     channel = metadata.get("channel") or (body.get("channel") or {}).get("name")
-    values = {**slots, **(body.get("arguments") or {})}
+    values = {**slots, **arguments}
     return render(name, language, channel, values)
