@@ -43,6 +43,7 @@ from bot.handoff.paging import PagingService, pagers_from_settings
 from bot.handoff.relay import Relay, RetryPolicy
 from bot.i18n.nlg import UnknownResponse, render_request
 from bot.metrics import NLG_RENDERS, REJECTED
+from bot.privacy.retention import PurgeService
 from bot.rasa_client import RasaClient
 from bot.screening import warm_up
 from bot.settings import Settings, get_settings
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         background = [
             asyncio.create_task(app.state.relay.run(stop), name="relay"),
             asyncio.create_task(app.state.inbox.run(stop), name="inbox"),
+            asyncio.create_task(PurgeService(app.state.rasa, settings).run(stop), name="retention"),
         ]
         pagers = pagers_from_settings(settings)
         if pagers:

@@ -304,6 +304,70 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_chat(args.url or get_settings().gateway_url, args.sender)
 
 
+def cmd_keys_new(_args: argparse.Namespace) -> int:
+    from bot.privacy.keys import new_key
+
+    print(new_key())
+    return 0
+
+
+def cmd_keys_rotate(_args: argparse.Namespace) -> int:
+    from bot.db.migrate import upgrade
+    from bot.privacy.keys import rotate
+
+    upgrade()
+    counts = rotate()
+    print(
+        "re-encrypted with the first key of BEACON_SECRET_KEY: "
+        + ", ".join(f"{table} {n}" for table, n in counts.items())
+    )
+    print("when this has run everywhere, remove the old key from BEACON_SECRET_KEY")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from bot.db.migrate import upgrade
+    from bot.privacy.retention import purge
+
+    upgrade()
+    report = purge(dry_run=args.dry_run, actor="cli")
+    settings = get_settings()
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb} {len(report.unescalated)} conversations that never reached a person "
+        f"(older than {settings.retention_unescalated_days} days) and {len(report.resolved)} "
+        f"resolved cases (older than {settings.retention_resolved_days} days); "
+        f"{report.contacts} contacts removed"
+    )
+    if not args.dry_run and (report.unescalated or report.resolved):
+        print("the running gateway empties the assistant's copies of these conversations")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from bot.db import session_scope
+    from bot.db.migrate import upgrade
+    from bot.privacy.audit import trail
+
+    upgrade()
+    with session_scope() as session:
+        events = trail(session, args.case_id)
+    if not events:
+        print(f"no audit trail for case {args.case_id}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(events, ensure_ascii=False))
+        return 0
+    for e in events:
+        moved = f" {e['from']} -> {e['to']}" if e["from"] != e["to"] else ""
+        detail = f" {json.dumps(e['detail'], ensure_ascii=False)}" if e["detail"] else ""
+        print(f"{e['at']}  {e['actor']:<16} {e['action']}{moved}{detail}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="beacon", description="Beacon: a multilingual hotline assistant."
@@ -347,6 +411,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train the model without the dev split (to measure on dev while tuning)",
     )
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys", required=True)
+    keys.add_parser("new", help="print a new Fernet key").set_defaults(handler=cmd_keys_new)
+    keys.add_parser(
+        "rotate", help="re-encrypt personal data with the first key of BEACON_SECRET_KEY"
+    ).set_defaults(handler=cmd_keys_rotate)
+    purge_cmd = add("purge", cmd_purge, "delete what the retention settings no longer keep")
+    purge_cmd.add_argument("--dry-run", action="store_true", help="only count what would go")
+    purge_cmd.add_argument("--json", action="store_true", help="print JSON")
+    audit = add("audit", cmd_audit, "show who did what to a case, and when")
+    audit.add_argument("case_id", type=int)
+    audit.add_argument("--json", action="store_true", help="print JSON")
 
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db", required=True)
     upgrade = db.add_parser("upgrade", help="apply the schema migrations")

@@ -65,6 +65,22 @@ class RasaClient:
         except httpx.HTTPError as exc:
             raise RasaUnavailable(type(exc).__name__) from exc
 
+    async def forget(self, sender: str) -> None:
+        """Empties the assistant's copy of a conversation (its tracker's events).
+
+        Raises:
+            RasaUnavailable: Rasa did not confirm; try again later.
+        """
+        try:
+            response = await self._http.put(
+                f"/conversations/{sender}/tracker/events",
+                params={"token": self._token, "include_events": "NONE"},
+                json=[],
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+
     async def model_loaded(self) -> bool:
         """Whether Rasa is up with a model loaded."""
         try:

@@ -81,6 +81,10 @@ class Settings:
     twilio_sms_url: str = ""
     twilio_status_url: str = ""
     send_max_attempts: int = 8
+    # Retention (days; 0 keeps forever) and the gateway's scheduled purge.
+    retention_unescalated_days: int = 30
+    retention_resolved_days: int = 180
+    purge_interval_hours: int = 24
     # Responder console.
     console_session_hours: int = 12
     login_max_failures: int = 5
@@ -182,6 +186,9 @@ def load_settings() -> Settings:
         twilio_status_url=os.environ.get("BEACON_TWILIO_STATUS_URL")
         or (f"{public_url}/twilio/status" if public_url else ""),
         send_max_attempts=_int("BEACON_SEND_MAX_ATTEMPTS", 8),
+        retention_unescalated_days=_int("BEACON_RETENTION_UNESCALATED_DAYS", 30),
+        retention_resolved_days=_int("BEACON_RETENTION_RESOLVED_DAYS", 180),
+        purge_interval_hours=_int("BEACON_PURGE_INTERVAL_HOURS", 24),
         console_session_hours=_int("BEACON_CONSOLE_SESSION_HOURS", 12),
         login_max_failures=_int("BEACON_LOGIN_MAX_FAILURES", 5),
         login_lockout_minutes=_int("BEACON_LOGIN_LOCKOUT_MINUTES", 15),

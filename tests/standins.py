@@ -33,6 +33,8 @@ class FakeRasa:
         self.calls: list[dict[str, Any]] = []
         #: Events appended through ``POST /conversations/{id}/tracker/events``, by sender.
         self.appended: dict[str, list[dict[str, Any]]] = {}
+        #: Trackers replaced through ``PUT /conversations/{id}/tracker/events``, by sender.
+        self.replaced: dict[str, list[dict[str, Any]]] = {}
         self.fail = False
         self.delay = 0.0
 
@@ -69,11 +71,21 @@ class FakeRasa:
             self.appended.setdefault(sender, []).extend(events)
             return JSONResponse({"sender_id": sender})
 
+        async def replace_events(request: Request) -> Response:
+            if request.query_params.get("token") != self.token:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            if self.fail:
+                return JSONResponse({"error": "boom"}, status_code=500)
+            sender = request.path_params["sender"]
+            self.replaced[sender] = await request.json()
+            return JSONResponse({"sender_id": sender})
+
         return Starlette(
             routes=[
                 Route("/webhooks/rest/webhook", webhook, methods=["POST"]),
                 Route("/status", status),
                 Route("/conversations/{sender}/tracker/events", append_events, methods=["POST"]),
+                Route("/conversations/{sender}/tracker/events", replace_events, methods=["PUT"]),
             ]
         )
 

@@ -220,6 +220,9 @@ class Case(Base):  # type: ignore[misc]
     holding_sent_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     #: The bot is still asking its safety questions while the case waits.
     bot_form_open: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    #: Kept beyond retention (and deletion requests keep an anonymised summary):
+    #: a responder put the case on hold for an open investigation.
+    on_hold: Mapped[bool] = Column(Boolean, nullable=False, default=False)
     pages_sent: Mapped[int] = Column(Integer, nullable=False, default=0)
     next_page_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
 
@@ -297,3 +300,23 @@ class CaseNote(Base):  # type: ignore[misc]
     )
     body: Mapped[str] = Column(EncryptedText, nullable=False)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Purge(Base):  # type: ignore[misc]
+    """A record that a case's personal data was deleted (retention or a request).
+
+    Holds no personal data: the case id (the case row is gone), why, who, when,
+    and the contact's pseudonymous Rasa id until the assistant's own copy of the
+    conversation (its tracker) has been cleared too.
+    """
+
+    __tablename__ = "purges"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(Integer, nullable=False, index=True)
+    reason: Mapped[str] = Column(String(32), nullable=False)
+    actor: Mapped[str] = Column(String(64), nullable=False)
+    at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+    #: Cleared (set to None) once Rasa's tracker for this sender was emptied.
+    rasa_sender: Mapped[str | None] = Column(String(32), nullable=True)
+    tracker_cleared_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)

@@ -1,0 +1,1 @@
+"""Privacy: retention and purges, key rotation, the audit trail of a case."""
