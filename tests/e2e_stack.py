@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,11 @@ class Stack:
     env: dict[str, str]
     url: str
     log: Path
+    #: Every (sender, text) sent through ``chat``: the log scan looks for them.
+    said: list[tuple[str, str]] = field(default_factory=list)
 
     def chat(self, sender: str, text: str, **extra: Any) -> list[dict[str, Any]]:
+        self.said.append((sender, text))
         response = httpx.post(
             f"{self.url}/webchat/messages",
             json={"sender": sender, "text": text, **extra},

@@ -278,6 +278,17 @@ def test_a_responder_takes_a_critical_case_from_the_live_queue_in_a_browser(
             browser.close()
 
 
+def test_no_message_text_or_chat_id_reaches_any_log(stack: Stack) -> None:
+    """Every process's output (gateway, Rasa, actions, supervisor) after the conversations."""
+    assert len(stack.said) >= 5, "the earlier tests of this module talk to the stack"
+    logged = stack.log.read_text(encoding="utf-8", errors="replace")
+    assert logged.strip(), "the stack logged nothing at all: the scan would prove nothing"
+    for sender, words in stack.said:
+        assert sender not in logged, f"a chat id reached the logs: {sender!r}"
+        if len(words) >= 8:  # "hello" may be any word in a log line; sentences may not
+            assert words not in logged, f"message text reached the logs: {words!r}"
+
+
 def test_a_child_that_dies_is_restarted(stack: Stack) -> None:
     before = stack.children()
     assert set(before) == {"actions", "rasa", "gateway"}
