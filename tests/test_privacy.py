@@ -37,9 +37,11 @@ def conversation(address: str, words: str = "hello, is this the job helpline?") 
 
 
 def age(case_id: int, days: int) -> None:
-    """The fake clock: the case and its messages happened ``days`` ago."""
+    """The fake clock: the case, its contact and its messages happened ``days`` ago."""
     then = utcnow() - timedelta(days=days)
     with session_scope() as session:
+        contact_id = session.get(Case, case_id).contact_id
+        session.execute(update(Contact).where(Contact.id == contact_id).values(created_at=then))
         session.execute(update(Case).where(Case.id == case_id).values(created_at=then))
         session.execute(update(Message).where(Message.case_id == case_id).values(created_at=then))
 
@@ -62,6 +64,7 @@ def resolved_case(address: str, days_ago: int) -> int:
     with session_scope() as session:
         casework.resolve(session, case_id, serves)
         session.get(Case, case_id).resolved_at = utcnow() - timedelta(days=days_ago)
+    age(case_id, days_ago + 10)
     return case_id
 
 
@@ -214,3 +217,11 @@ def test_beacon_purge_dry_run_counts_and_keeps(
     assert beacon(["purge"]) == 0
     assert "deleted 1 conversations" in capsys.readouterr().out
     assert count(Case) == 0 and count(Contact) == 0
+
+
+def test_a_contact_written_a_moment_ago_is_not_an_orphan(db_url: str) -> None:
+    """A first message writes the contact just before its case: a purge in between keeps it."""
+    with session_scope() as session:
+        queue.get_or_create_contact(session, "webchat", "arriving-now")
+    assert purge().contacts == 0
+    assert count(Contact) == 1

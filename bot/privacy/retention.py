@@ -128,14 +128,28 @@ def delete_case(session: Session, case_id: int, reason: str, actor: str) -> None
     session.execute(delete(Case).where(Case.id == case_id))
 
 
-def delete_orphan_contacts(session: Session) -> int:
-    """Deletes contacts that have no case left; returns how many."""
-    orphans = session.execute(
-        delete(Contact)
-        .where(~exists().where(Case.contact_id == Contact.id))
-        .execution_options(synchronize_session=False)
+def delete_orphan_contacts(session: Session, now: datetime) -> int:
+    """Deletes contacts that have no case left; returns how many.
+
+    Only contacts older than a day: a contact is written a moment before its
+    first case (on SQLite, in a unit of work of its own), and must not be
+    taken for an orphan in between.
+    """
+    orphans = list(
+        session.execute(
+            select(Contact.id).where(
+                ~exists().where(Case.contact_id == Contact.id),
+                Contact.created_at < now - timedelta(days=1),
+            )
+        ).scalars()
     )
-    return int(orphans.rowcount or 0)
+    if orphans:
+        session.execute(
+            delete(Contact)
+            .where(Contact.id.in_(orphans))
+            .execution_options(synchronize_session=False)
+        )
+    return len(orphans)
 
 
 def purge(
@@ -155,7 +169,7 @@ def purge(
         for case_id in report.resolved:
             delete_case(session, case_id, RESOLVED, actor)
         session.flush()
-        report.contacts = delete_orphan_contacts(session)
+        report.contacts = delete_orphan_contacts(session, now)
     if report.unescalated or report.resolved:
         log.info("purged", extra={"fields": report.as_dict()})
     return report
