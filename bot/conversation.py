@@ -31,16 +31,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bot.db import session_scope
-from bot.db.models import Case, CaseStatus, Contact, Message, MessageStatus, utcnow
+from bot.db.models import Case, CaseStatus, Contact, Direction, Message, MessageStatus, utcnow
 from bot.handoff import queue
 from bot.i18n.nlg import button_payloads, render
-from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES
+from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES, RATE_LIMITED
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.screening import ScreeningContext, detect_language, normalize, screen
+from bot.screening import ScreeningContext, detect_language, normalize, screen, urgency_rank
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class _Stored:
     replies: list[Reply] | None
     duplicate: bool = False
     chosen_language: str | None = None
+    flooding: bool = False
 
 
 def bot_is_silent(case: Case) -> bool:
@@ -151,6 +153,7 @@ class Conversations:
                 payload=incoming.stored_payload(),
             )
             found.contact.unreachable_since = None
+            flooding = not found.duplicate and _flooding(session, found.case.id)
             return _Stored(
                 found.message.id,
                 found.case.id,
@@ -162,6 +165,7 @@ class Conversations:
                 _stored_replies(session, found.message),
                 found.duplicate,
                 found.contact.chosen_language,
+                flooding,
             )
 
     def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
@@ -265,6 +269,15 @@ class Conversations:
             calling_code=incoming.hints.get("calling_code"),
             conversation_language=stored.conversation_language,
         )
+        if stored.flooding and not await run_in_threadpool(_urgent, words, context):
+            # Kept and screened, not answered. An urgent message is always answered.
+            if words and stored.case_open:
+                await run_in_threadpool(self._rescreen, stored.case_id, words, context)
+            await run_in_threadpool(self._store_replies, stored.message_id, [], status, None)
+            RATE_LIMITED.labels(incoming.channel).inc()
+            self._on_change()
+            log.info("rate_limited", extra={"fields": {"message_id": stored.message_id}})
+            return []
         if stored.silent:
             replies = await run_in_threadpool(self._hold, stored, words, context, status)
             self._on_change()
@@ -327,6 +340,29 @@ class Conversations:
             extra={"fields": {"message_id": stored.message_id, "replies": len(replies)}},
         )
         return replies
+
+
+def _urgent(words: str, context: ScreeningContext) -> bool:
+    """Whether a message needs a person (``medium`` or more): never rate-limited."""
+    return bool(words) and urgency_rank(screen(words, context).urgency) >= urgency_rank("medium")
+
+
+def _flooding(session: Session, case_id: int) -> bool:
+    """More inbound messages on the case in the last minute than the limit allows."""
+    limit = get_settings().rate_limit_per_minute
+    if limit <= 0:
+        return False
+    since = utcnow() - timedelta(minutes=1)
+    recent = session.execute(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.case_id == case_id,
+            Message.direction == Direction.IN.value,
+            Message.created_at >= since,
+        )
+    ).scalar_one()
+    return int(recent) > limit
 
 
 def _stored_replies(session: Session, message: Message) -> list[Reply] | None:

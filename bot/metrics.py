@@ -36,3 +36,8 @@ INBOX = Counter(
     "Inbound push-channel messages by outcome (accepted, duplicate, processed, deferred)",
     ["channel", "outcome"],
 )
+RATE_LIMITED = Counter(
+    "beacon_rate_limited_total",
+    "Messages kept and screened but not answered: one person sent too many in a minute",
+    ["channel"],
+)

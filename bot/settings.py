@@ -81,6 +81,9 @@ class Settings:
     twilio_sms_url: str = ""
     twilio_status_url: str = ""
     send_max_attempts: int = 8
+    #: Messages per minute from one person that get an answer; more are kept and
+    #: screened (a flood still raises urgency) but not answered. 0: no limit.
+    rate_limit_per_minute: int = 20
     # Retention (days; 0 keeps forever) and the gateway's scheduled purge.
     retention_unescalated_days: int = 30
     retention_resolved_days: int = 180
@@ -186,6 +189,7 @@ def load_settings() -> Settings:
         twilio_status_url=os.environ.get("BEACON_TWILIO_STATUS_URL")
         or (f"{public_url}/twilio/status" if public_url else ""),
         send_max_attempts=_int("BEACON_SEND_MAX_ATTEMPTS", 8),
+        rate_limit_per_minute=_int("BEACON_RATE_LIMIT_PER_MINUTE", 20),
         retention_unescalated_days=_int("BEACON_RETENTION_UNESCALATED_DAYS", 30),
         retention_resolved_days=_int("BEACON_RETENTION_RESOLVED_DAYS", 180),
         purge_interval_hours=_int("BEACON_PURGE_INTERVAL_HOURS", 24),

@@ -18,6 +18,7 @@ from bot.db import session_scope
 from bot.db.models import Message
 from bot.handoff import queue
 from bot.settings import load_settings
+from tests.conftest import _reset_settings
 from tests.standins import FakeRasa, fake_actions_app, free_port, serve
 
 TOKEN = "test-internal-token"
@@ -430,3 +431,26 @@ def test_a_chosen_language_goes_to_rasa_and_wins_over_detection(
     post(client, {"sender": "w-choose", "text": "I am in Cambodia and cannot leave the company"})
     metadata = rasa.calls[-1]["metadata"]
     assert (metadata["language"], metadata["language_chosen"]) == ("th", "th")
+
+
+def test_a_flood_is_kept_but_not_answered_and_an_urgent_message_still_is(
+    client: TestClient, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BEACON_RATE_LIMIT_PER_MINUTE", "3")
+    _reset_settings()
+    answered = [post(client, {"sender": "w-flood", "text": f"hello number {n}"}) for n in range(5)]
+    assert [len(body["messages"]) for _, body in answered] == [2, 2, 2, 0, 0]
+    assert len(rasa.calls) == 3
+    _, urgent = post(client, {"sender": "w-flood", "text": "they beat me and I am bleeding"})
+    assert urgent["messages"], "an urgent message is answered whatever the rate"
+    assert len(rasa.calls) == 4
+    with session_scope() as session:
+        stored = (
+            session.execute(select(Message).where(Message.direction == "in").order_by(Message.id))
+            .scalars()
+            .all()
+        )
+        assert len(stored) == 6 and {m.status for m in stored} == {"processed"}
+        assert len({m.case_id for m in stored}) == 1, "a flood makes one case, not six"
+    # Another person is not limited by this one.
+    assert len(post(client, {"sender": "w-other", "text": "hello there"})[1]["messages"]) == 2
