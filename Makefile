@@ -78,7 +78,7 @@ i18n-extract: $(STAMP) ## extract source strings into locales/messages.pot
 	  --msgid-bugs-address=none .
 
 i18n-update: i18n-extract ## merge the template into every catalog (new strings become untranslated)
-	$(VENV)/bin/pybabel update -i locales/messages.pot -d locales --no-wrap --ignore-obsolete
+	$(VENV)/bin/pybabel update -i locales/messages.pot -d locales --no-wrap --ignore-obsolete --no-fuzzy-matching
 
 i18n-compile: $(STAMP) ## compile catalogs (.po -> .mo); .mo files are never edited or committed
 	@$(VENV)/bin/pybabel compile -d locales --statistics 2>&1 | grep -v '^compiling' || true

@@ -2,7 +2,8 @@
 
 The ``language`` entity arrives as an ISO 639-1 code when the NLU synonyms
 know the name; otherwise the name is looked up among the served languages'
-names in every served language (Babel's CLDR data). A served language is set
+names in every served language (Babel's CLDR data); with no entity at all,
+the words themselves are searched for a language's name. A served language is set
 for the conversation (slots ``language`` and ``language_chosen``) and kept on
 the contact, so it sticks across sessions and wins over detection until the
 person chooses another; the confirmation is written in that language. A
@@ -50,6 +51,23 @@ def requested_language(value: str | None) -> str | None:
     return _names().get(wanted)
 
 
+def named_in(text: str, current: str | None) -> str | None:
+    """The served language whose name appears in ``text``, for unspaced requests.
+
+    Thai, Lao, Khmer, Burmese and Chinese are written without spaces
+    ("ภาษาไทยได้ไหม"), so NLU often finds no ``language`` entity. One name
+    found is the answer; among several, the one the person writes in wins
+    (people ask for their own language in it), otherwise nothing is guessed.
+    """
+    folded = text.casefold()
+    found = {code for name, code in _names().items() if name != code and name in folded}
+    if len(found) == 1:
+        return found.pop()
+    if current in found:
+        return current
+    return None
+
+
 class ActionSetLanguage(Action):  # type: ignore[misc]
     def name(self) -> str:
         return "action_set_language"
@@ -59,6 +77,9 @@ class ActionSetLanguage(Action):  # type: ignore[misc]
     ) -> list[dict[str, Any]]:
         values = list(tracker.get_latest_entity_values("language"))
         code = next((c for c in map(requested_language, values) if c), None)
+        if code is None and not values:
+            text = str(tracker.latest_message.get("text") or "")
+            code = named_in(text, tracker.get_slot("language"))
         if code is None:
             dispatcher.utter_message(response="utter_language_not_served")
             return []

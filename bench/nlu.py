@@ -1,7 +1,7 @@
 """Intent accuracy and macro-F1 per language, on examples never used for training.
 
 Usage:
-    .venv/bin/python bench/nlu.py [--model PATH] [--out docs/nlu]
+    .venv/bin/python bench/nlu.py [--model PATH] [--config config.yml] [--out docs/nlu]
 
 Trains the NLU part of the pipeline (``config.yml``) on ``data/nlu/`` only,
 or uses ``--model`` (a model trained on exactly ``data/nlu/``, e.g. the one
@@ -48,7 +48,7 @@ def examples(path: Path) -> list[tuple[str, str]]:
     return found
 
 
-def train(out: Path) -> tuple[Path, float]:
+def train(out: Path, config: Path) -> tuple[Path, float]:
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
     subprocess.run(
@@ -57,7 +57,7 @@ def train(out: Path) -> tuple[Path, float]:
             "train",
             "nlu",
             "--config",
-            str(ROOT / "config.yml"),
+            str(config),
             "--nlu",
             str(ROOT / "data" / "nlu"),
             "--domain",
@@ -103,6 +103,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="an NLU model trained on data/nlu/ only")
     parser.add_argument("--out", type=Path, help="write <out>/nlu.json")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "config.yml", help="pipeline to measure"
+    )
     args = parser.parse_args()
 
     training = {
@@ -128,7 +131,7 @@ def main() -> int:
         seconds = None
         model = args.model
         if model is None:
-            model, seconds = train(Path(tmp))
+            model, seconds = train(Path(tmp), args.config.resolve())
         texts = [t for pairs in held.values() for t, _ in pairs]
         predicted = iter(asyncio.run(predict(model, texts)))
 

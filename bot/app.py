@@ -7,6 +7,7 @@ Routes:
     /console...             the responder console (bot/console/routes.py)
     POST /telegram/webhook  Telegram (when BEACON_TELEGRAM_TOKEN is set; bot/channels/telegram.py)
     POST /twilio/sms        SMS (when the Twilio account is set; bot/channels/sms.py)
+    POST /twilio/status     Twilio's delivery statuses for the SMS Beacon sent
     POST /nlg               Rasa's NLG endpoint (internal token required)
     GET  /healthz           200 only when gateway, Rasa (model loaded) and actions are ready
     GET  /metrics           Prometheus metrics

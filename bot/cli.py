@@ -298,6 +298,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sms_report(args: argparse.Namespace) -> int:
+    from bot.channels.sms_report import write_report
+
+    over = write_report(Path(args.output), args.target)
+    print(f"written: {args.output} ({len(over)} over {args.target} segments)")
+    for cell in over:
+        print(f"  {cell.response} [{cell.language}]: {cell.segments.segments} segments")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.chat_cli import run_chat
 
@@ -368,6 +378,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram(args: argparse.Namespace) -> int:
+    from bot import logs
+    from bot.channels import telegram_poll
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    run = {
+        "set-webhook": telegram_poll.set_webhook,
+        "poll": telegram_poll.poll,
+        "info": telegram_poll.info,
+    }[args.telegram]
+    return run(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="beacon", description="Beacon: a multilingual hotline assistant."
@@ -411,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train the model without the dev split (to measure on dev while tuning)",
     )
+
+    sms_report = add(
+        "sms-report", cmd_sms_report, "write the SMS segments of every response and language"
+    )
+    sms_report.add_argument("--output", default="docs/sms-segments.md", help="Markdown file")
+    sms_report.add_argument("--target", type=int, default=3, help="segments a reply may take")
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys", required=True)
     keys.add_parser("new", help="print a new Fernet key").set_defaults(handler=cmd_keys_new)
@@ -462,6 +492,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     add_responder.set_defaults(handler=cmd_responder_add)
+
+    telegram = sub.add_parser("telegram", help="the Telegram channel").add_subparsers(
+        dest="telegram", required=True
+    )
+    telegram.add_parser(
+        "set-webhook", help="register <BEACON_PUBLIC_URL>/telegram/webhook with Telegram"
+    ).set_defaults(handler=cmd_telegram)
+    telegram.add_parser(
+        "poll", help="long-poll Telegram and forward to the local gateway (no public URL)"
+    ).set_defaults(handler=cmd_telegram)
+    telegram.add_parser(
+        "info", help="the bot's name, its webhook and the updates Telegram holds"
+    ).set_defaults(handler=cmd_telegram)
     return parser
 
 

@@ -126,12 +126,29 @@ def button(incoming: Incoming) -> str | None:
     return incoming.payload if incoming.payload in button_payloads() else None
 
 
+#: Commands a channel's app sends by itself (Telegram's Start button, or a
+#: ``t.me/<bot>?start=...`` link): the person is greeted, discreetly.
+CHANNEL_COMMANDS = {"/start": "/greet"}
+
+
 def rasa_text(incoming: Incoming, words: str) -> str:
     """What Rasa reads: a known button payload, or the person's (normalised) words.
 
-    A leading ``/`` typed by a person is never taken as an intent command.
+    A leading ``/`` typed by a person is never taken as an intent command,
+    except the channel commands of :data:`CHANNEL_COMMANDS`.
     """
-    return button(incoming) or words.lstrip("/").strip()
+    first = words.strip().split(maxsplit=1)[0].split("@")[0].lower() if words.strip() else ""
+    command = CHANNEL_COMMANDS.get(first) if incoming.channel == "telegram" else None
+    return button(incoming) or command or words.lstrip("/").strip()
+
+
+def described(incoming: Incoming) -> bool:
+    """Whether the text only describes what was shared (a location, a contact card).
+
+    Such a message is kept for the team and acknowledged; the assistant does
+    not read it as the person's words.
+    """
+    return bool(incoming.attachment and incoming.attachment.get("described"))
 
 
 class Conversations:
@@ -286,7 +303,7 @@ class Conversations:
                 extra={"fields": {"message_id": stored.message_id, "replies": len(replies)}},
             )
             return replies
-        if text:
+        if text and not described(incoming):
             if stored.case_open and button(incoming) is None:
                 language = await run_in_threadpool(self._rescreen, stored.case_id, words, context)
             else:
@@ -324,10 +341,10 @@ class Conversations:
                 menu = render("utter_language_menu", language, incoming.channel, {})
                 replies.append(Reply(str(menu["text"]), list(menu["buttons"])))
         elif incoming.attachment:
-            # A photo or voice note without words: kept for the team, and said so.
-            ack = render(
-                "utter_attachment_received", stored.conversation_language, incoming.channel, {}
-            )
+            # A photo, voice note, location or contact without words: kept for
+            # the team, and said so (in the channel's language prior, at first).
+            ack_language = stored.conversation_language or detect_language("", context)[0]
+            ack = render("utter_attachment_received", ack_language, incoming.channel, {})
             replies = [Reply(str(ack.get("text") or ""))]
         replies = await run_in_threadpool(
             self._store_replies, stored.message_id, replies, status, language

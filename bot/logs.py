@@ -45,5 +45,7 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+    # python-telegram-bot logs API calls with their parameters (message texts, chat ids)
+    # at DEBUG: never at any BEACON_LOG_LEVEL.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "telegram"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

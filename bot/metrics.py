@@ -41,3 +41,8 @@ RATE_LIMITED = Counter(
     "Messages kept and screened but not answered: one person sent too many in a minute",
     ["channel"],
 )
+DELIVERY = Counter(
+    "beacon_delivery_status_total",
+    "Delivery statuses a channel reported for messages Beacon sent (Twilio status callbacks)",
+    ["channel", "status"],
+)

@@ -181,7 +181,13 @@ def load_settings() -> Settings:
             n.strip() for n in os.environ.get("BEACON_PAGING_SMS_TO", "").split(",") if n.strip()
         ),
         telegram_token=os.environ.get("BEACON_TELEGRAM_TOKEN", ""),
-        telegram_webhook_secret=os.environ.get("BEACON_TELEGRAM_WEBHOOK_SECRET", ""),
+        # Unset: one generated in var/ (shared by the gateway and `beacon telegram poll`).
+        telegram_webhook_secret=os.environ.get("BEACON_TELEGRAM_WEBHOOK_SECRET")
+        or (
+            _embedded_secret(var_dir, "telegram-webhook.secret", "hex")
+            if os.environ.get("BEACON_TELEGRAM_TOKEN")
+            else ""
+        ),
         telegram_mode=os.environ.get("BEACON_TELEGRAM_MODE")
         or ("webhook" if public_url.startswith("https://") else "poll"),
         twilio_sms_url=os.environ.get("BEACON_TWILIO_SMS_URL")

@@ -75,7 +75,7 @@ def child_env(settings: Settings, token: str) -> dict[str, str]:
 
 def children(settings: Settings, model: Path, token: str) -> list[Child]:
     python = sys.executable
-    return [
+    listed = [
         Child("actions", [python, "-m", "bot.actionserver"]),
         Child(
             "rasa",
@@ -101,6 +101,10 @@ def children(settings: Settings, model: Path, token: str) -> list[Child]:
         ),
         Child("gateway", [python, "-m", "bot.gateway"]),
     ]
+    if settings.telegram_enabled and settings.telegram_mode == "poll":
+        # No public URL: long-poll Telegram and forward each update to the gateway's webhook.
+        listed.append(Child("telegram-poll", [python, "-m", "bot.channels.telegram_poll"]))
+    return listed
 
 
 class Supervisor:

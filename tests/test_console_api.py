@@ -50,9 +50,9 @@ SUMMARY_FIELDS = {
     "id", "status", "urgency", "urgency_label", "indicators", "indicator_labels", "reporter",
     "reporter_label", "language", "language_name", "channel", "country", "office",
     "waiting_since", "waiting_seconds", "claimed_by", "assigned_to", "mine", "last_message_at",
-    "bot_form_open",
+    "bot_form_open", "unreachable",
 }  # fmt: skip
-MESSAGE_FIELDS = {"id", "direction", "author", "text", "highlights", "status", "at"}
+MESSAGE_FIELDS = {"id", "direction", "author", "text", "highlights", "status", "at", "attachment"}
 NOTE_FIELDS = {"id", "author", "text", "at"}
 EVENT_FIELDS = {"action", "actor", "from", "to", "at"}
 RESET_SEQUENCE = [

@@ -167,7 +167,7 @@ def nlg_request(response: str, language: str | None) -> dict:
 def test_nlg_renders_responses_in_the_conversations_language(client: TestClient) -> None:
     th = client.post(f"/nlg?token={TOKEN}", json=nlg_request("utter_ask_safe_to_talk", "th")).json()
     assert th["text"] == "ตอนนี้คุณคุยได้อย่างปลอดภัยไหมคะ"
-    assert [b["title"] for b in th["buttons"]] == ["ใช่", "ไม่ใช่"]
+    assert [b["title"] for b in th["buttons"]] == ["ใช่", "ไม่"]
     assert [b["payload"] for b in th["buttons"]] == ["/affirm", "/deny"]
     en = client.post(f"/nlg?token={TOKEN}", json=nlg_request("utter_greet", None)).json()
     assert en["text"].startswith("Hello")

@@ -16,7 +16,7 @@ from bot.i18n.nlg import render, responses
 from bot.settings import ROOT
 
 LOCALES = ROOT / "locales"
-SERVED = ("en", "id", "th")
+SERVED = ("en", "id", "ms", "th", "my", "km", "lo", "vi", "tl", "zh", "bn", "tr", "pt", "ti")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -70,7 +70,7 @@ def test_every_served_language_is_compiled_and_available() -> None:
     assert set(SERVED) <= set(available_languages())
 
 
-@pytest.mark.parametrize("language", ["id", "th"])
+@pytest.mark.parametrize("language", [lang for lang in SERVED if lang != "en"])
 def test_every_response_renders_translated(language: str) -> None:
     for name in responses():
         rendered = render(name, language, "webchat", {})
@@ -103,3 +103,9 @@ def test_actions_never_send_an_english_literal() -> None:
         for path in sorted((ROOT / "actions").glob("*.py"))
     }
     assert not any(offenders.values()), offenders
+
+
+def test_the_glossary_has_a_section_for_every_served_language() -> None:
+    glossary = (LOCALES / "GLOSSARY.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## .*\((\w+)\)\s*$", glossary, flags=re.MULTILINE))
+    assert set(SERVED) <= sections, set(SERVED) - sections

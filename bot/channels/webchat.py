@@ -41,6 +41,21 @@ def _error(status: int, message: str, reason: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def json_object(body: bytes, what: str = "a JSON object") -> dict[str, Any]:
+    """``body`` parsed as a JSON object.
+
+    Raises:
+        BadRequest: it is not JSON, or not an object (the message says it must be ``what``).
+    """
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(f"body must be {what}")
+    return data
+
+
 def parse(body: bytes) -> Incoming:
     """Validates a web chat request body.
 
@@ -49,12 +64,7 @@ def parse(body: bytes) -> Incoming:
     """
     if len(body) > MAX_BODY:
         raise BadRequest("request body too large")
-    try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
+    data = json_object(body)
     sender, text = data.get("sender"), data.get("text")
     if not isinstance(sender, str) or not sender:
         raise BadRequest("'sender' is required and must be a string")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import mimetypes
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.webchat import BadRequest, read_body
+from bot.channels.webchat import BadRequest, json_object, read_body
 from bot.console import auth, views
 from bot.db import session_scope
-from bot.db.models import Case, Contact, Responder, utcnow
+from bot.db.models import Case, Contact, Message, Responder, utcnow
 from bot.handoff import casework
 from bot.handoff.offices import is_office
 from bot.i18n import console_strings, console_text, negotiate, resolve
@@ -124,13 +125,7 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await read_body(request, 16 * 1024) or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
+    return json_object(await read_body(request, 16 * 1024) or b"{}")
 
 
 def _text(data: dict[str, Any]) -> str:
@@ -290,6 +285,49 @@ async def case_view(request: Request, who: Who) -> Response:
     return _json(await run_in_threadpool(work))
 
 
+async def message_attachment(request: Request, who: Who) -> Response:
+    """A photo, voice note or file the person sent, fetched from their channel (audited)."""
+    message_id = int(request.path_params["message_id"])
+
+    def find() -> tuple[str, dict[str, Any]]:
+        with session_scope() as session:
+            message = session.get(Message, message_id)
+            shown = views.attachment(message) if message is not None else None
+            if message is None or shown is None or shown["url"] is None:
+                raise casework.NotFound
+            return message.channel, dict(message.payload["attachment"])
+
+    channel_name, reference = await run_in_threadpool(find)
+    fetch = getattr(request.app.state.relay.channels.get(channel_name), "fetch_attachment", None)
+    if fetch is None:
+        return _error(who, 404, "error_attachment_unavailable", "attachment_unavailable")
+    try:
+        data, content_type = await fetch(reference)
+    except Exception as exc:  # the channel's API is down, or the file is gone
+        log.warning(
+            "attachment_unavailable",
+            extra={"fields": {"message_id": message_id, "error": type(exc).__name__}},
+        )
+        return _error(who, 502, "error_attachment_unavailable", "attachment_unavailable")
+
+    def audit() -> None:
+        with session_scope() as session:
+            case = session.get(Case, session.get(Message, message_id).case_id)
+            casework.record_view(session, case, who.serves, {"attachment": message_id})
+
+    await run_in_threadpool(audit)
+    extension = mimetypes.guess_extension(content_type) or ".bin"
+    return Response(
+        data,
+        media_type=content_type,
+        headers={
+            **PAGE_HEADERS,
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Disposition": f'attachment; filename="beacon-{message_id}{extension}"',
+        },
+    )
+
+
 def _summary_of(session: Any, case: Case, who: Who) -> dict[str, Any]:
     [summary] = views.summaries(session, [case], who.serves, who.ui_language, utcnow())
     return summary
@@ -385,6 +423,7 @@ async def reply(request: Request, who: Who) -> Response:
                 "highlights": [],
                 "status": message.status,
                 "at": message.created_at.isoformat(),
+                "attachment": None,
             }
 
     message = await run_in_threadpool(work)
@@ -477,4 +516,9 @@ def routes() -> list[BaseRoute]:
         Route(f"{case}/resolve", api(resolve_case), methods=["POST"]),
         Route(f"{case}/reply", api(reply), methods=["POST"]),
         Route(f"{case}/notes", api(add_note), methods=["POST"]),
+        Route(
+            "/console/api/messages/{message_id:int}/attachment",
+            api(message_attachment),
+            methods=["GET"],
+        ),
     ]

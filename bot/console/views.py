@@ -21,6 +21,7 @@ from bot.db.models import (
     CaseEvent,
     CaseNote,
     CaseStatus,
+    Contact,
     Direction,
     Message,
     Responder,
@@ -58,7 +59,16 @@ def summaries(
         | {c.assigned_to for c in cases if c.assigned_to},
     )
     last: dict[int, datetime] = {}
+    unreachable: set[int] = set()
     if cases:
+        unreachable = set(
+            session.execute(
+                select(Contact.id).where(
+                    Contact.id.in_({c.contact_id for c in cases}),
+                    Contact.unreachable_since.is_not(None),
+                )
+            ).scalars()
+        )
         rows = session.execute(
             select(Message.case_id, Message.created_at)
             .where(Message.case_id.in_([c.id for c in cases]))
@@ -95,6 +105,8 @@ def summaries(
                 and case.claimed_by == serves.responder_id,
                 "last_message_at": _iso(last.get(case.id)),
                 "bot_form_open": bool(case.bot_form_open),
+                # The channel refused to deliver to the person (they blocked the bot).
+                "unreachable": case.contact_id in unreachable,
             }
         )
     return out
@@ -120,6 +132,21 @@ def highlights(text: str, language: str | None, strings: dict[str, str]) -> list
             }
         )
     return kept
+
+
+#: Attachments that are only described in the message's text: nothing to download.
+DESCRIBED_KINDS = frozenset({"location", "venue", "contact"})
+
+
+def attachment(message: Message) -> dict[str, Any] | None:
+    """What the person shared besides words: its kind and where a responder can open it."""
+    found = (message.payload or {}).get("attachment")
+    if not isinstance(found, dict):
+        return None
+    kind = str(found.get("kind") or "file")
+    downloadable = kind not in DESCRIBED_KINDS and not found.get("described")
+    url = f"/console/api/messages/{message.id}/attachment" if downloadable else None
+    return {"kind": kind, "url": url}
 
 
 def case_detail(
@@ -158,6 +185,7 @@ def case_detail(
                     "highlights": highlights(text, case.language, strings),
                     "status": m.status,
                     "at": _iso(m.created_at),
+                    "attachment": attachment(m),
                 }
             )
         else:
@@ -170,6 +198,7 @@ def case_detail(
                     "highlights": [],
                     "status": m.status,
                     "at": _iso(m.created_at),
+                    "attachment": None,
                 }
             )
     return {

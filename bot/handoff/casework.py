@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -361,6 +362,8 @@ def add_note(session: Session, case_id: int, serves: Serves, text: str) -> CaseN
     return note
 
 
-def record_view(session: Session, case: Case, serves: Serves) -> None:
-    """Audits a responder reading a case."""
-    _event(session, case, serves.username, "viewed", case.status, case.status)
+def record_view(
+    session: Session, case: Case, serves: Serves, detail: dict[str, Any] | None = None
+) -> None:
+    """Audits a responder reading a case (``detail``: what, e.g. ``{"attachment": 40}``)."""
+    _event(session, case, serves.username, "viewed", case.status, case.status, detail)

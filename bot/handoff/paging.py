@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.orm import Session
@@ -47,9 +46,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from starlette.concurrency import run_in_threadpool
 from telegram import Bot, LinkPreviewOptions
 from telegram.error import TelegramError
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client as TwilioClient
 
+from bot.channels.twilio_http import TWILIO_API_BASE, sender, sync_client
 from bot.db import session_scope
 from bot.db.models import Case, CaseEvent, CaseStatus, utcnow
 from bot.i18n import SOURCE_LANGUAGE, console_text
@@ -67,7 +65,6 @@ ACTOR = "pager"
 RETRY_AFTER_S = 60
 #: Pages taken per run at most (the rest are due on the next run).
 BATCH = 100
-TWILIO_API_BASE = "https://api.twilio.com"
 #: Seconds a Telegram or Twilio request may take.
 REQUEST_TIMEOUT_S = 10.0
 
@@ -334,38 +331,6 @@ class TelegramPager:
         await self._bot.shutdown()
 
 
-class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
-    """Twilio's HTTP client, sending to another base URL (a stand-in in tests).
-
-    The Twilio library builds ``https://api.twilio.com/...`` URLs itself; this
-    swaps the scheme and host (and prefixes a path) before each request.
-    """
-
-    def __init__(self, base: str, timeout: float, logger: logging.Logger) -> None:
-        super().__init__(timeout=timeout, logger=logger)
-        self._base = urlsplit(base.rstrip("/"))
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        parts = urlsplit(url)
-        rebased = urlunsplit(
-            (
-                self._base.scheme,
-                self._base.netloc,
-                self._base.path + parts.path,
-                parts.query,
-                parts.fragment,
-            )
-        )
-        return super().request(method, rebased, *args, **kwargs)
-
-
-def _twilio_logger() -> logging.Logger:
-    # Twilio logs every request's URL (with the account SID) at INFO: keep it quiet.
-    quiet = logging.getLogger(f"{__name__}.twilio")
-    quiet.setLevel(logging.WARNING)
-    return quiet
-
-
 class SmsPager:
     """Pages on-call phone numbers by SMS through Twilio's Messages API."""
 
@@ -384,15 +349,11 @@ class SmsPager:
         Args:
             account_sid: The Twilio account SID.
             auth_token: The account's auth token (never logged).
-            from_: The sending number (E.164) or messaging sender id.
+            from_: The sending number (E.164), sender id or Messaging Service SID.
             to: The on-call numbers (E.164); never logged.
             api_base: Twilio's API base URL (a stand-in in tests).
         """
-        if api_base.rstrip("/") == TWILIO_API_BASE:
-            http_client = TwilioHttpClient(timeout=REQUEST_TIMEOUT_S, logger=_twilio_logger())
-        else:
-            http_client = _RebasedHttpClient(api_base, REQUEST_TIMEOUT_S, _twilio_logger())
-        self._client = TwilioClient(account_sid, auth_token, http_client=http_client)
+        self._client = sync_client(account_sid, auth_token, api_base, REQUEST_TIMEOUT_S)
         self._from = from_
         self._to = tuple(to)
 
@@ -400,7 +361,7 @@ class SmsPager:
         """Nothing to open: each request uses Twilio's pooled HTTP session."""
 
     def _send_one(self, number: str, text: str) -> None:
-        self._client.messages.create(to=number, from_=self._from, body=text)
+        self._client.messages.create(to=number, body=text, **sender(self._from))
 
     async def send(self, text: str) -> None:
         """Sends ``text`` to every on-call number (in worker threads, in parallel).

@@ -48,6 +48,30 @@ PENDING = MessageStatus.PENDING.value
 SENDING = MessageStatus.SENDING.value
 
 
+def mark_unreachable(
+    session: Session, contact: Contact, case: Case | None, actor: str, channel: str
+) -> None:
+    """Marks ``contact`` unreachable (once, until they write again) and notes it on ``case``.
+
+    The console shows the mark on every case of the contact; the event says
+    when and on which channel it happened.
+    """
+    if contact.unreachable_since is not None:
+        return
+    contact.unreachable_since = utcnow()
+    if case is not None:
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                actor=actor,
+                action="unreachable",
+                from_status=case.status,
+                to_status=case.status,
+                detail={"channel": channel},
+            )
+        )
+
+
 @dataclass(frozen=True)
 class _Due:
     message_id: int
@@ -172,18 +196,7 @@ class Relay:
             if unreachable:
                 case = session.get(Case, message.case_id)
                 contact = session.get(Contact, case.contact_id)
-                if contact.unreachable_since is None:
-                    contact.unreachable_since = now
-                    session.add(
-                        CaseEvent(
-                            case_id=case.id,
-                            actor="relay",
-                            action="unreachable",
-                            from_status=case.status,
-                            to_status=case.status,
-                            detail={"channel": message.channel},
-                        )
-                    )
+                mark_unreachable(session, contact, case, "relay", message.channel)
 
     # --- delivery --------------------------------------------------------------------------
 

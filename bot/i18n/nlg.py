@@ -3,7 +3,9 @@
 Rasa posts ``{"response", "arguments", "tracker", "channel"}``; the reply is
 the response's text and buttons from ``domain.yml``, translated through the
 catalogs into the language in the tracker's ``language`` slot, with
-``{placeholders}`` filled from slots and arguments.
+``{placeholders}`` filled from slots and arguments. A response may have a
+variation for one channel (``channel: sms``, a shorter text without buttons):
+it is used on that channel, the general one everywhere else.
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ def _fill(text: str, values: dict[str, Any]) -> str:
     return PLACEHOLDER.sub(value, text)
 
 
+def _variation(variations: list[dict[str, Any]], channel: str | None) -> dict[str, Any]:
+    """The channel's own variation of a response (``channel: sms``), else the general one."""
+    own = [v for v in variations if channel and v.get("channel") == channel]
+    general = [v for v in variations if v.get("channel") is None]
+    return (own or general or variations)[0]
+
+
 def render(
     name: str, language: str | None, channel: str | None, values: dict[str, Any]
 ) -> dict[str, Any]:
@@ -74,8 +83,7 @@ def render(
     variations = responses().get(name)
     if not variations:
         raise UnknownResponse(name)
-    fitting = [v for v in variations if v.get("channel") in (None, channel)]
-    variation = (fitting or variations)[0]
+    variation = _variation(variations, channel)
     text = _fill(pgettext(language, name, str(variation.get("text", ""))), values)
     buttons = [
         {

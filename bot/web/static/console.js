@@ -509,6 +509,14 @@
     list.appendChild(dd);
   }
 
+  /** The channel, and a badge when the person cannot be reached on it (blocked the bot). */
+  function channelWithReach(summary) {
+    if (!summary.unreachable) { return channelLabel(summary.channel); }
+    const box = el("span", null, `${channelLabel(summary.channel)} `);
+    box.appendChild(el("span", "badge badge-unreachable", t("unreachable")));
+    return box;
+  }
+
   function renderSummary(data) {
     const list = $("case-summary");
     const holder = [holderText(data)];
@@ -518,7 +526,7 @@
       ["field_indicators", chips(indicatorLabels(data))],
       ["field_reporter", data.reporter_label || tOr(`reporter_${data.reporter}`, data.reporter)],
       ["field_language", data.language_name || data.language],
-      ["field_channel", channelLabel(data.channel)],
+      ["field_channel", channelWithReach(data)],
       ["field_country", data.country],
       ["field_office", data.office],
       ["field_location", data.location],
@@ -560,6 +568,23 @@
     return String(message.author || t("unknown_value"));
   }
 
+  /** What the person shared besides words: a download link (opening it is audited), or its kind. */
+  function attachmentLink(attachment) {
+    const kind = tOr(`attachment_${attachment.kind}`, String(attachment.kind || ""));
+    const box = el("p", "msg-attachment");
+    const url = String(attachment.url || "");
+    if (url.startsWith("/console/api/messages/")) {
+      const link = el("a", null, t("attachment_open", { kind }));
+      link.href = url;
+      link.setAttribute("download", "");
+      link.rel = "noopener noreferrer";
+      box.appendChild(link);
+    } else {
+      box.textContent = t("attachment_shared", { kind });
+    }
+    return box;
+  }
+
   function renderTranscript(data, sameCase) {
     const nearBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 48;
     const messages = Array.isArray(data.messages) ? data.messages : [];
@@ -583,6 +608,7 @@
       }
       item.appendChild(head);
       item.appendChild(messageText(message));
+      if (message.attachment) { item.appendChild(attachmentLink(message.attachment)); }
       fragment.appendChild(item);
     });
     transcript.replaceChildren(fragment);
