@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 from bot.settings import get_settings
 
+#: Console roles (bot.db.models.ROLES), repeated so that parsing imports no database code.
+ROLE_CHOICES = ("responder", "supervisor", "admin")
+
 
 def cmd_up(_args: argparse.Namespace) -> int:
     from bot import supervisor
@@ -115,7 +118,7 @@ def _queue_op(args: argparse.Namespace) -> int:
     from bot.console import views
     from bot.db import session_scope
     from bot.db.migrate import upgrade
-    from bot.db.models import Case, utcnow
+    from bot.db.models import utcnow
     from bot.handoff import casework
     from bot.handoff.queue import list_open
 
@@ -131,10 +134,7 @@ def _queue_op(args: argparse.Namespace) -> int:
                     cases = casework.visible_cases(session, serves)
                     out = views.summaries(session, cases, serves, language, utcnow())
                 elif args.queue == "show":
-                    case = session.get(Case, args.case_id)
-                    if case is None:
-                        raise casework.NotFound
-                    casework.record_view(session, case, serves)
+                    case = casework.view(session, args.case_id, serves)
                     out = views.case_detail(session, case, serves, language)
                 elif args.queue == "take-next":
                     case = casework.take_next(session, serves)
@@ -152,6 +152,7 @@ def _queue_op(args: argparse.Namespace) -> int:
             "error_not_found": "no such case",
             "error_nothing_to_take": "nothing is waiting for you",
             "error_conflict": "the case is not yours or not in a state that allows this",
+            "error_forbidden": "the case is outside your languages and offices",
         }.get(exc.kind, "not possible")
         print(json.dumps({"error": message}) if args.json else message, file=sys.stderr)
         return 3
@@ -175,10 +176,16 @@ def _print_case(case: dict[str, Any]) -> None:
         print(f"[{note['at']}] note by {note['author']}: {note['text']}")
 
 
+def _account_error(exc: Exception) -> str:
+    from bot.i18n import console_text
+
+    return str(exc) or console_text("en", getattr(exc, "kind", "error_account_invalid"))
+
+
 def cmd_responder_add(args: argparse.Namespace) -> int:
     import getpass
 
-    from bot.console.auth import InvalidAccount, create_responder
+    from bot.console.accounts import AccountError, create
     from bot.db import session_scope
     from bot.db.migrate import upgrade
 
@@ -196,23 +203,69 @@ def cmd_responder_add(args: argparse.Namespace) -> int:
 
     try:
         with session_scope() as session:
-            responder = create_responder(
+            responder, _ = create(
                 session,
+                "cli",
                 args.username,
-                password,
+                password=password,
                 display_name=args.name or "",
                 languages=split(args.languages),
                 offices=split(args.offices),
                 ui_language=args.ui_language,
+                role=args.role,
             )
             print(
-                f"responder {responder.username} created "
+                f"{responder.role} {responder.username} created "
                 f"(languages: {', '.join(responder.languages) or 'all'}; "
                 f"offices: {', '.join(responder.offices) or 'all'})"
             )
-    except InvalidAccount as exc:
-        print(f"cannot create the account: {exc}", file=sys.stderr)
+    except AccountError as exc:
+        print(f"cannot create the account: {_account_error(exc)}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_responder_set_role(args: argparse.Namespace) -> int:
+    from bot.console.accounts import AccountError, change
+    from bot.db import session_scope
+    from bot.db.migrate import upgrade
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            responder = change(session, "cli", args.username, role=args.role)
+            print(f"{responder.username} is now {responder.role}")
+    except AccountError as exc:
+        print(f"cannot change the role: {_account_error(exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    from bot.db import session_scope
+    from bot.db.migrate import upgrade
+    from bot.handoff import blocklist
+
+    upgrade()
+    with session_scope() as session:
+        if args.block == "lift":
+            lifted = blocklist.lift_by_id(session, args.block_id, "cli")
+            if lifted is None:
+                print(f"no block {args.block_id} in force", file=sys.stderr)
+                return 3
+            print(f"block {lifted.id} lifted")
+            return 0
+        blocks = [blocklist.describe(b) for b in blocklist.in_force_now(session)]
+    if args.json:
+        print(json.dumps(blocks))
+    elif not blocks:
+        print("No sender is blocked.")
+    for b in [] if args.json else blocks:
+        until = b["until"] or "permanent"
+        print(
+            f"{b['id']:>5}  {b['channel']:8}  {b['reason']:13}  until {until}  "
+            f"by {b['by']} at {b['at']}  case {b['case_id'] or '-'}"
+        )
     return 0
 
 
@@ -491,7 +544,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_responder.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
+    add_responder.add_argument(
+        "--role",
+        choices=ROLE_CHOICES,
+        default="responder",
+        help="supervisor: every case of their offices; admin: manages accounts, sees every case",
+    )
     add_responder.set_defaults(handler=cmd_responder_add)
+    set_role = responder.add_parser("set-role", help="change an account's role (audited)")
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=ROLE_CHOICES)
+    set_role.set_defaults(handler=cmd_responder_set_role)
+
+    block = sub.add_parser("block", help="blocked senders").add_subparsers(
+        dest="block", required=True
+    )
+    block_list = block.add_parser("list", help="the blocks in force (no addresses shown)")
+    block_list.add_argument("--json", action="store_true", help="print JSON")
+    block_list.set_defaults(handler=cmd_block)
+    block_lift = block.add_parser("lift", help="lift a block before it ends (audited)")
+    block_lift.add_argument("block_id", type=int)
+    block_lift.set_defaults(handler=cmd_block)
 
     telegram = sub.add_parser("telegram", help="the Telegram channel").add_subparsers(
         dest="telegram", required=True

@@ -14,6 +14,11 @@ and the person gets at most one holding message per
 resolves the case, the assistant's dialogue state is reset (slots, active
 form; Rasa ``resume`` and ``action_listen``) before it reads the next message.
 
+A sender a responder blocked (:mod:`bot.handoff.blocklist`) is stored and
+screened but not answered, not even with a holding message, and does not
+wake the console; an urgent message (``medium`` or more) still puts the case
+in front of a person, or raises its urgency: a life comes first.
+
 A message that Rasa could not answer stays stored as ``received``; sending it
 again with the same id (a retry) processes it then. On push channels
 (Telegram, SMS) the replies are stored ``pending`` and the relay delivers
@@ -37,11 +42,12 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.db import session_scope
 from bot.db.models import Case, CaseStatus, Contact, Direction, Message, MessageStatus, utcnow
-from bot.handoff import queue
+from bot.handoff import blocklist, queue
 from bot.i18n.nlg import button_payloads, render
 from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES, RATE_LIMITED
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.screening import ScreeningContext, detect_language, normalize, screen, urgency_rank
+from bot.screening.types import ScreeningResult
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -112,6 +118,7 @@ class _Stored:
     duplicate: bool = False
     chosen_language: str | None = None
     flooding: bool = False
+    blocked: bool = False
 
 
 def bot_is_silent(case: Case) -> bool:
@@ -171,6 +178,7 @@ class Conversations:
             )
             found.contact.unreachable_since = None
             flooding = not found.duplicate and _flooding(session, found.case.id)
+            blocked = blocklist.block_of(session, found.contact) is not None
             return _Stored(
                 found.message.id,
                 found.case.id,
@@ -183,6 +191,7 @@ class Conversations:
                 found.duplicate,
                 found.contact.chosen_language,
                 flooding,
+                blocked,
             )
 
     def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
@@ -195,6 +204,33 @@ class Conversations:
             if queue.rescreen(session, case_id, result):
                 log.info("urgency_raised", extra={"fields": {"case_id": case_id}})
         return result.language
+
+    def _screen_blocked(
+        self, stored: _Stored, channel: str, words: str, context: ScreeningContext, status: str
+    ) -> bool:
+        """A blocked sender's message: kept and screened, not answered.
+
+        Returns whether it was urgent: then the case is queued (or its urgency raised).
+        """
+        result = screen(words, context) if words else None
+        urgent = result is not None and _needs_person(result)
+        with session_scope() as session:
+            case = session.get(Case, stored.case_id)
+            if result is not None and urgent and case.status in queue.OPEN_STATUSES:
+                queue.rescreen(session, case.id, result)
+            elif result is not None and urgent:
+                queue.escalate(
+                    session,
+                    stored.sender,
+                    urgency=result.urgency,
+                    indicators=list(result.indicators),
+                    language=result.language,
+                    reporter=result.reporter,
+                    channel=channel,
+                    actor="gateway",
+                )
+            queue.record_replies(session, session.get(Message, stored.message_id), [], status)
+        return urgent
 
     def _hold(
         self, stored: _Stored, words: str, context: ScreeningContext, status: str
@@ -286,6 +322,17 @@ class Conversations:
             calling_code=incoming.hints.get("calling_code"),
             conversation_language=stored.conversation_language,
         )
+        if stored.blocked:
+            urgent = await run_in_threadpool(
+                self._screen_blocked, stored, incoming.channel, words, context, status
+            )
+            if urgent:
+                self._on_change()
+            log.info(
+                "blocked_sender",
+                extra={"fields": {"message_id": stored.message_id, "queued": urgent}},
+            )
+            return []
         if stored.flooding and not await run_in_threadpool(_urgent, words, context):
             # Kept and screened, not answered. An urgent message is always answered.
             if words and stored.case_open:
@@ -359,9 +406,14 @@ class Conversations:
         return replies
 
 
+def _needs_person(result: ScreeningResult) -> bool:
+    """Whether a screened message needs a person (``medium`` or more)."""
+    return urgency_rank(result.urgency) >= urgency_rank("medium")
+
+
 def _urgent(words: str, context: ScreeningContext) -> bool:
-    """Whether a message needs a person (``medium`` or more): never rate-limited."""
-    return bool(words) and urgency_rank(screen(words, context).urgency) >= urgency_rank("medium")
+    """Whether a message needs a person: never rate-limited."""
+    return bool(words) and _needs_person(screen(words, context))
 
 
 def _flooding(session: Session, case_id: int) -> bool:

@@ -74,12 +74,12 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def log_in(page: Any, url: str, username: str) -> None:
+def log_in(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
     """Logs in through the form (in the browser's language, English here)."""
     strings = console_strings("en")
     page.goto(f"{url}/console/login")
     page.get_by_label(strings["username"]).fill(username)
-    page.get_by_label(strings["password"]).fill(PASSWORD)
+    page.get_by_label(strings["password"]).fill(password)
     page.get_by_label(strings["password"]).press("Enter")
     page.wait_for_url(f"{url}/console")
 
@@ -171,3 +171,74 @@ def test_the_console_fits_a_phone_screen_one_pane_at_a_time(gateway: str, chromi
     phone.locator("#back").tap()
     expect(phone.locator("#queue-panel")).to_be_visible()
     expect(phone.locator("#case-view")).to_be_hidden()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_supervisor_sees_an_other_language_case_of_their_office_and_blocks_its_sender(
+    gateway: str, chromium: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    add_responder("ana", languages=["th"], offices=["KH"])
+    add_responder("sam", languages=["th"], offices=["KH"], role="supervisor")
+    strings = console_strings("en")
+    thai = dict(urgency="medium", language="th", reporter="self", country="Cambodia")
+    person_writes(gateway, "w-th", "งานไม่ได้เงินเลย", indicators=["wages_withheld"], **thai)
+    vietnamese = dict(thai, language="vi")
+    case_id = person_writes(
+        gateway, "w-vi", "họ giữ hộ chiếu của tôi", indicators=["documents_retained"], **vietnamese
+    )
+
+    responder = chromium.new_page()
+    log_in(responder, gateway, "ana")
+    expect(responder.locator("#queue .case-row")).to_have_count(1)
+    expect(responder.locator(f'#queue .case-row[data-case-id="{case_id}"]')).to_have_count(0)
+    expect(responder.locator("#accounts-tab")).to_be_hidden()
+
+    page = chromium.new_page()
+    log_in(page, gateway, "sam")
+    expect(page.locator("#queue .case-row")).to_have_count(2)
+    page.locator(f'#queue .case-row[data-case-id="{case_id}"]').click()
+    expect(page.locator("#case-heading")).to_contain_text(str(case_id))
+    page.locator("#block").click()
+    page.get_by_label(strings["block_duration"]).select_option(label=strings["block_duration_24h"])
+    page.get_by_label(strings["block_reason"]).select_option(label=strings["block_reason_spam"])
+    page.locator("#block-submit").click()
+    expect(page.locator("#case-status")).to_have_text(strings["done_blocked"].format(id=case_id))
+    expect(page.locator("#case-summary")).to_contain_text(strings["block_reason_spam"])
+    expect(page.locator("#unblock")).to_be_visible()
+    expect(page.locator("#block")).to_be_hidden()
+    row = page.locator(f'#queue .case-row[data-case-id="{case_id}"]')
+    expect(row).to_contain_text(strings["blocked_badge"])
+
+    sent = httpx.post(f"{gateway}/webchat/messages", json={"sender": "w-vi", "text": "hello?"})
+    assert sent.json()["messages"] == [], "a blocked sender gets no answer"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_admin_creates_an_account_on_the_accounts_page(gateway: str, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    add_responder("ada", role="admin")
+    strings = console_strings("en")
+    page = chromium.new_page()
+    log_in(page, gateway, "ada")
+    page.locator("#accounts-tab").click()
+    expect(page.locator("#account-rows tr")).to_have_count(1)
+    page.get_by_label(strings["account_username"], exact=True).fill("dara")
+    role = page.get_by_label(strings["account_role"], exact=True)
+    expect(role).to_have_value("responder")
+    role.select_option(label=strings["role_supervisor"])
+    page.get_by_label(strings["account_offices"], exact=True).fill("kh, th")
+    page.locator("#account-create").click()
+    password = page.locator("#account-password-value")
+    expect(password).to_be_visible()
+    expect(page.locator("#account-rows tr")).to_have_count(2)
+    dara = page.locator('#account-rows tr[data-username="dara"]')
+    expect(dara.locator("select")).to_have_value("supervisor")
+    expect(dara.locator("input").nth(1)).to_have_value("KH, TH")
+    expect(page.locator("#account-events")).to_contain_text(strings["account_event_created"])
+
+    other = chromium.new_page()
+    log_in(other, gateway, "dara", password.inner_text())
+    expect(other.locator("#whoami")).to_contain_text(strings["role_supervisor"])

@@ -96,7 +96,10 @@ def test_a_worker_holds_the_first_conversation_in_their_language(
     assert chat(held_out(language, "erase_data")) == ["utter_erase"]
     messages = safety_story(language)
     asked = [name for words in messages for name in chat(words)]
-    assert asked[:4] == [
+    # A request for help that screening already finds urgent (e.g. "they won't let me
+    # go") is handed to a person at once, and the questions follow while they wait.
+    questions = [name for name in asked if not name.startswith("utter_handoff")]
+    assert questions == [
         "utter_ask_safe_to_talk",
         "utter_ask_location",
         "utter_ask_hurt",

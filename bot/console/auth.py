@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Responder, ResponderSession, utcnow
+from bot.db.models import ROLES, Responder, ResponderSession, utcnow
 from bot.settings import Settings, get_settings
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
@@ -48,6 +48,16 @@ class InvalidAccount(ValueError):
     """A responder account cannot be created as asked; the message says why."""
 
 
+def language_codes(codes: list[str] | None) -> list[str]:
+    """Language codes as an account keeps them: lowercase, sorted, once each."""
+    return sorted({code.strip().lower() for code in codes or [] if code.strip()})
+
+
+def office_codes(codes: list[str] | None) -> list[str]:
+    """Office codes (ISO 3166 alpha-2) as an account keeps them: uppercase, sorted, once each."""
+    return sorted({code.strip().upper() for code in codes or [] if code.strip()})
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -65,12 +75,16 @@ def create_responder(
     languages: list[str] | None = None,
     offices: list[str] | None = None,
     ui_language: str = "en",
+    role: str = "responder",
 ) -> Responder:
-    """Creates a responder account.
+    """Creates a responder account (``role``: responder, supervisor or admin).
 
     Raises:
-        InvalidAccount: the username is taken or malformed, or the password too short.
+        InvalidAccount: the username is taken or malformed, the password too
+            short, or the role unknown.
     """
+    if role not in ROLES:
+        raise InvalidAccount(f"role: one of {', '.join(ROLES)}")
     if not USERNAME.match(username):
         raise InvalidAccount("username: 2-64 lowercase letters, digits or _.- ")
     if len(password) < MIN_PASSWORD:
@@ -82,9 +96,10 @@ def create_responder(
         username=username,
         display_name=display_name or username,
         password_hash=hash_password(password),
-        languages=sorted({code.strip().lower() for code in languages or [] if code.strip()}),
-        offices=sorted({code.strip().upper() for code in offices or [] if code.strip()}),
+        languages=language_codes(languages),
+        offices=office_codes(offices),
         ui_language=ui_language,
+        role=role,
     )
     session.add(responder)
     session.flush()

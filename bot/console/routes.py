@@ -28,7 +28,7 @@ from bot.channels.webchat import BadRequest, json_object, read_body
 from bot.console import auth, views
 from bot.db import session_scope
 from bot.db.models import Case, Contact, Message, Responder, utcnow
-from bot.handoff import casework
+from bot.handoff import blocklist, casework
 from bot.handoff.offices import is_office
 from bot.i18n import console_strings, console_text, negotiate, resolve
 from bot.metrics import REJECTED
@@ -69,6 +69,7 @@ class Who:
             "languages": list(self.serves.languages),
             "offices": list(self.serves.offices),
             "ui_language": self.ui_language,
+            "role": self.serves.role,
         }
 
 
@@ -112,6 +113,8 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, who)
         except casework.NotFound:
             return _error(who, 404, "error_not_found", "not_found")
+        except casework.Forbidden:
+            return _error(who, 403, "error_forbidden", "forbidden")
         except casework.NothingToTake:
             return _error(who, 404, "error_nothing_to_take", "nothing_to_take")
         except casework.Conflict:
@@ -276,10 +279,7 @@ async def case_view(request: Request, who: Who) -> Response:
 
     def work() -> dict[str, Any]:
         with session_scope() as session:
-            case = session.get(Case, case_id)
-            if case is None:
-                raise casework.NotFound
-            casework.record_view(session, case, who.serves)
+            case = casework.view(session, case_id, who.serves)
             return views.case_detail(session, case, who.serves, who.ui_language)
 
     return _json(await run_in_threadpool(work))
@@ -295,6 +295,7 @@ async def message_attachment(request: Request, who: Who) -> Response:
             shown = views.attachment(message) if message is not None else None
             if message is None or shown is None or shown["url"] is None:
                 raise casework.NotFound
+            casework.visible(session, message.case_id, who.serves)
             return message.channel, dict(message.payload["attachment"])
 
     channel_name, reference = await run_in_threadpool(find)
@@ -312,8 +313,8 @@ async def message_attachment(request: Request, who: Who) -> Response:
 
     def audit() -> None:
         with session_scope() as session:
-            case = session.get(Case, session.get(Message, message_id).case_id)
-            casework.record_view(session, case, who.serves, {"attachment": message_id})
+            case_id = session.get(Message, message_id).case_id
+            casework.view(session, case_id, who.serves, {"attachment": message_id})
 
     await run_in_threadpool(audit)
     extension = mimetypes.guess_extension(content_type) or ".bin"
@@ -454,6 +455,34 @@ async def add_note(request: Request, who: Who) -> Response:
     return _json({"note": note})
 
 
+async def block_sender(request: Request, who: Who) -> Response:
+    case_id = _case_id(request)
+    data = await _json_body(request)
+    duration, reason = data.get("duration"), data.get("reason")
+    if not isinstance(duration, str) or not isinstance(reason, str):
+        raise casework.CaseworkError
+
+    def act(session: Any) -> Case:
+        blocklist.block(session, case_id, who.serves, duration=duration, reason=reason)
+        return casework.visible(session, case_id, who.serves)
+
+    case = await _case_action(request, who, act)
+    log.info("sender_blocked", extra={"fields": {"case_id": case_id}})
+    return _json({"case": case})
+
+
+async def unblock_sender(request: Request, who: Who) -> Response:
+    case_id = _case_id(request)
+
+    def act(session: Any) -> Case:
+        blocklist.lift(session, case_id, who.serves)
+        return casework.visible(session, case_id, who.serves)
+
+    case = await _case_action(request, who, act)
+    log.info("sender_unblocked", extra={"fields": {"case_id": case_id}})
+    return _json({"case": case})
+
+
 async def responders(request: Request, who: Who) -> Response:
     def work() -> dict[str, Any]:
         with session_scope() as session:
@@ -497,8 +526,11 @@ async def events(request: Request, who: Who) -> Response:
 
 def routes() -> list[BaseRoute]:
     """The console's routes, mounted by the gateway."""
+    from bot.console import admin
+
     case = "/console/api/cases/{case_id:int}"
     return [
+        *admin.routes(),
         Route("/console/login", login_page, methods=["GET"]),
         Route("/console/login", login_submit, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
@@ -516,6 +548,8 @@ def routes() -> list[BaseRoute]:
         Route(f"{case}/resolve", api(resolve_case), methods=["POST"]),
         Route(f"{case}/reply", api(reply), methods=["POST"]),
         Route(f"{case}/notes", api(add_note), methods=["POST"]),
+        Route(f"{case}/block", api(block_sender), methods=["POST"]),
+        Route(f"{case}/unblock", api(unblock_sender), methods=["POST"]),
         Route(
             "/console/api/messages/{message_id:int}/attachment",
             api(message_attachment),

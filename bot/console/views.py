@@ -27,7 +27,8 @@ from bot.db.models import (
     Responder,
     utcnow,
 )
-from bot.handoff.casework import Serves
+from bot.handoff import blocklist
+from bot.handoff.casework import CLAIMED, Serves
 from bot.i18n import console_strings, language_name
 from bot.screening import ScreeningContext, normalize, screen
 from bot.screening.types import INDICATORS, URGENCY_TIERS
@@ -60,6 +61,7 @@ def summaries(
     )
     last: dict[int, datetime] = {}
     unreachable: set[int] = set()
+    blocks = blocklist.blocks_of_contacts(session, {c.contact_id for c in cases}, now)
     if cases:
         unreachable = set(
             session.execute(
@@ -107,9 +109,24 @@ def summaries(
                 "bot_form_open": bool(case.bot_form_open),
                 # The channel refused to deliver to the person (they blocked the bot).
                 "unreachable": case.contact_id in unreachable,
+                # A responder blocked the sender: not answered until it ends or is lifted.
+                "blocked": _blocked(blocks.get(case.contact_id), strings),
             }
         )
     return out
+
+
+def _blocked(block: Any, strings: dict[str, str]) -> dict[str, Any] | None:
+    if block is None:
+        return None
+    shown = blocklist.describe(block)
+    return {
+        "reason": shown["reason"],
+        "reason_label": strings.get(f"block_reason_{shown['reason']}", shown["reason"]),
+        "by": shown["by"],
+        "at": shown["at"],
+        "until": shown["until"],
+    }
 
 
 def highlights(text: str, language: str | None, strings: dict[str, str]) -> list[dict[str, Any]]:
@@ -203,6 +220,9 @@ def case_detail(
             )
     return {
         **summary,
+        # What this account may do besides what holding the case allows.
+        "may_block": blocklist.may_block(serves, case),
+        "may_oversee": serves.oversees(case) and case.status == CLAIMED,
         "location": case.location,
         "messages": transcript,
         "notes": [

@@ -4,7 +4,9 @@ A *contact* is one person on one channel, known only by a keyed hash of their
 address (plus the address encrypted, to reply). A *case* is a conversation of
 that contact with Beacon; it starts with the bot and moves through the handoff
 queue (``bot`` -> ``queued`` -> ``claimed`` -> ``resolved``). Every change of a
-case is kept in ``case_events`` with who did it and when.
+case is kept in ``case_events`` with who did it and when; every change of a
+responder account in ``account_events``. A *block* silences a sender (by the
+keyed hash of their address) for a while or for good.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class MessageStatus(str, enum.Enum):
 
 URGENCY_VALUES = ("low", "medium", "high", "critical")
 REPORTER_VALUES = ("self", "other", "unknown")
+#: Console roles, least to most access (see bot/handoff/casework.py).
+ROLES = ("responder", "supervisor", "admin")
+#: Why a sender was blocked.
+BLOCK_REASONS = ("abuse", "spam", "testing", "impersonation", "other")
 
 
 def _check(table: str, column: str, values: Any) -> CheckConstraint:
@@ -137,6 +143,7 @@ class Contact(Base):  # type: ignore[misc]
 
 class Responder(Base):  # type: ignore[misc]
     __tablename__ = "responders"
+    __table_args__ = (_check("responders", "role", ROLES),)
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     username: Mapped[str] = Column(String(64), nullable=False, unique=True)
@@ -144,6 +151,8 @@ class Responder(Base):  # type: ignore[misc]
     password_hash: Mapped[str] = Column(String(255), nullable=False)
     languages: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
     offices: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    #: ``responder``, ``supervisor`` or ``admin``: what the account may see and do.
+    role: Mapped[str] = Column(String(16), nullable=False, default="responder")
     is_active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
     ui_language: Mapped[str] = Column(String(8), nullable=False, default="en")
     failed_logins: Mapped[int] = Column(Integer, nullable=False, default=0)
@@ -320,3 +329,45 @@ class Purge(Base):  # type: ignore[misc]
     #: Cleared (set to None) once Rasa's tracker for this sender was emptied.
     rasa_sender: Mapped[str | None] = Column(String(32), nullable=True)
     tracker_cleared_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+
+
+class AccountEvent(Base):  # type: ignore[misc]
+    """A change of a responder account: who changed it, what, when (admins read these)."""
+
+    __tablename__ = "account_events"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    actor: Mapped[str] = Column(String(64), nullable=False)
+    action: Mapped[str] = Column(String(32), nullable=False)
+    #: The username of the account changed.
+    target: Mapped[str] = Column(String(64), nullable=False, index=True)
+    detail: Mapped[dict[str, Any] | None] = Column(JSON, nullable=True)
+    at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Block(Base):  # type: ignore[misc]
+    """A sender blocked until ``until`` (None: for good) or until a responder lifts it.
+
+    Keyed by the contact's channel and keyed address hash, never the address,
+    and not tied to the contact row: deleting a person's data does not lift it.
+    """
+
+    __tablename__ = "blocks"
+    __table_args__ = (
+        _check("blocks", "reason", BLOCK_REASONS),
+        Index("ix_blocks_channel_address_hash", "channel", "address_hash"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    channel: Mapped[str] = Column(String(16), nullable=False)
+    address_hash: Mapped[str] = Column(String(64), nullable=False)
+    reason: Mapped[str] = Column(String(16), nullable=False)
+    #: The case the block was set from (None once that case is purged).
+    case_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("cases.id", ondelete="SET NULL"), nullable=True
+    )
+    blocked_by: Mapped[str] = Column(String(64), nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+    until: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    lifted_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    lifted_by: Mapped[str | None] = Column(String(64), nullable=True)

@@ -4,7 +4,8 @@
 first encrypts, all decrypt. To rotate: put a new key first (``beacon keys
 new`` prints one), restart, run ``beacon keys rotate`` (it re-encrypts every
 encrypted column with the first key and recomputes every contact's lookup
-hash with the current ``BEACON_HASH_KEY``), then remove the old key.
+hash with the current ``BEACON_HASH_KEY``, and the hash of every block on
+that contact's address), then remove the old key.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.db import session_scope
-from bot.db.models import Case, CaseNote, Contact, Message
+from bot.db.models import Block, Case, CaseNote, Contact, Message
 from bot.handoff.queue import address_key
 
 #: Every encrypted column, by model.
@@ -67,6 +68,13 @@ def rotate(batch: int = 500) -> dict[str, int]:
                         if getattr(row, column) is not None:
                             flag_modified(row, column)
                     if model is Contact and row.address is not None:
+                        old = row.address_hash
                         row.address_hash = address_key(row.channel, row.address)
+                        if old != row.address_hash:
+                            session.execute(
+                                update(Block)
+                                .where(Block.channel == row.channel, Block.address_hash == old)
+                                .values(address_hash=row.address_hash)
+                            )
                     counts[model.__tablename__] += 1
     return counts

@@ -223,7 +223,10 @@
   document.querySelectorAll("[data-i18n]").forEach((node) => {
     node.textContent = t(node.getAttribute("data-i18n"));
   });
-  $("whoami").textContent = t("signed_in_as", { name: me.display_name || me.username || "" });
+  const myName = me.display_name || me.username || "";
+  $("whoami").textContent = me.role && me.role !== "responder"
+    ? t("signed_in_as_role", { name: myName, role: tOr(`role_${me.role}`, me.role) })
+    : t("signed_in_as", { name: myName });
 
   // --- waiting clocks -----------------------------------------------------------------------
 
@@ -278,24 +281,33 @@
 
   const tabs = { cases: $("cases-tab"), dashboard: $("dashboard-tab") };
   const panels = { cases: $("work"), dashboard: $("dashboard") };
+  if (me.role === "admin") {
+    // Only admins get the accounts page (the server refuses the others anyway).
+    tabs.accounts = $("accounts-tab");
+    panels.accounts = $("accounts");
+    tabs.accounts.hidden = false;
+  }
+  const tabOrder = Object.keys(tabs);
 
   function selectTab(name, focusTab) {
     state.tab = name;
-    Object.keys(tabs).forEach((key) => {
+    tabOrder.forEach((key) => {
       const on = key === name;
       tabs[key].setAttribute("aria-selected", on ? "true" : "false");
       panels[key].hidden = !on;
     });
     if (focusTab) { tabs[name].focus(); }
     if (name === "dashboard") { loadStats(); }
+    if (name === "accounts") { loadAccounts(); }
   }
 
-  Object.keys(tabs).forEach((key) => {
+  tabOrder.forEach((key, index) => {
     tabs[key].addEventListener("click", () => selectTab(key, false));
     tabs[key].addEventListener("keydown", (event) => {
       if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
         event.preventDefault();
-        selectTab(key === "cases" ? "dashboard" : "cases", true);
+        const step = event.key === "ArrowRight" ? 1 : tabOrder.length - 1;
+        selectTab(tabOrder[(index + step) % tabOrder.length], true);
       }
     });
   });
@@ -317,6 +329,7 @@
     const top = el("span", "row-top");
     top.appendChild(badge(summary));
     top.appendChild(el("span", "case-no", t("case_number", { id: summary.id })));
+    if (summary.blocked) { top.appendChild(el("span", "badge badge-blocked", t("blocked_badge"))); }
     const wait = el("span", "row-wait");
     wait.appendChild(hiddenText(`${t("field_waiting")}: `));
     wait.appendChild(waitingClock(summary.waiting_seconds));
@@ -441,6 +454,8 @@
   const noteText = $("note-text");
   const transferForm = $("transfer-form");
   const transferButton = $("transfer");
+  const blockForm = $("block-form");
+  const blockButton = $("block");
   let caseSeq = 0;
 
   function markCurrentRow() {
@@ -462,6 +477,7 @@
       replyText.value = state.drafts.get(id) || "";
       noteText.value = "";
       closeTransfer(false);
+      closeBlock(false);
       showError(caseError, "");
       caseStatus.textContent = "";
       transcript.replaceChildren();
@@ -517,6 +533,15 @@
     return box;
   }
 
+  /** Who blocked the sender, why, and until when. */
+  function blockedText(blocked) {
+    const reason = blocked.reason_label || tOr(`block_reason_${blocked.reason}`, blocked.reason);
+    const name = blocked.by || t("unknown_value");
+    const until = blocked.until ? new Date(blocked.until) : null;
+    if (!until || Number.isNaN(until.getTime())) { return t("blocked_permanent", { reason, name }); }
+    return t("blocked_until", { time: dateTimeFormat.format(until), reason, name });
+  }
+
   function renderSummary(data) {
     const list = $("case-summary");
     const holder = [holderText(data)];
@@ -534,6 +559,7 @@
       ["field_status", data.bot_form_open ? `${statusLabel(data)} · ${t("bot_form_open")}` : statusLabel(data)],
       ["field_holder", holder.join(" · ")],
     ];
+    if (data.blocked) { rows.push(["field_blocked", blockedText(data.blocked)]); }
     const fragment = document.createDocumentFragment();
     rows.forEach(([key, value]) => summaryRow(fragment, t(key), value));
     list.replaceChildren(fragment);
@@ -668,13 +694,19 @@
   function setControls(data) {
     const queued = !!data && data.status === "queued";
     const mine = !!data && !!data.mine;
+    // A supervisor (or an admin) may release or transfer a case someone else holds.
+    const oversee = !!data && data.status === "claimed" && !!data.may_oversee;
     const claim = $("claim");
     const release = $("release");
     claim.hidden = mine;
     claim.disabled = !queued;
-    release.hidden = !mine;
-    release.disabled = !mine;
-    transferButton.disabled = !(queued || mine);
+    release.hidden = !(mine || oversee);
+    release.disabled = release.hidden;
+    transferButton.disabled = !(queued || mine || oversee);
+    const mayBlock = !!data && !!data.may_block;
+    blockButton.hidden = !mayBlock || !!data.blocked;
+    $("unblock").hidden = !mayBlock || !data.blocked;
+    if (blockButton.hidden) { closeBlock(false); }
     $("resolve").disabled = !(queued || mine);
     replyText.disabled = !mine;
     replySend.disabled = !mine;
@@ -819,6 +851,51 @@
     if (ok) { closeTransfer(true); }
   });
 
+  // Block the sender: for how long and why; lift it again.
+  const BLOCK_DURATIONS = ["1h", "24h", "7d", "permanent"];
+  const BLOCK_REASONS = ["abuse", "spam", "testing", "impersonation", "other"];
+
+  function fillOptions(select, codes, prefix) {
+    if (select.options.length) { return; }
+    codes.forEach((code) => {
+      const option = el("option", null, t(`${prefix}${code}`));
+      option.value = code;
+      select.appendChild(option);
+    });
+  }
+
+  function closeBlock(focusButton) {
+    blockForm.hidden = true;
+    blockButton.setAttribute("aria-expanded", "false");
+    if (focusButton && !blockButton.hidden) { blockButton.focus(); }
+  }
+
+  blockButton.addEventListener("click", () => {
+    if (!blockForm.hidden) { closeBlock(true); return; }
+    fillOptions($("block-duration"), BLOCK_DURATIONS, "block_duration_");
+    fillOptions($("block-reason"), BLOCK_REASONS, "block_reason_");
+    blockForm.hidden = false;
+    blockButton.setAttribute("aria-expanded", "true");
+    $("block-duration").focus();
+  });
+  $("block-cancel").addEventListener("click", () => closeBlock(true));
+  blockForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { duration: $("block-duration").value, reason: $("block-reason").value };
+    $("block-submit").disabled = true;
+    const ok = await act(post("block", body), "done_blocked");
+    $("block-submit").disabled = false;
+    if (ok) {
+      closeBlock(false);
+      $("unblock").focus();
+    }
+  });
+  $("unblock").addEventListener("click", async () => {
+    const id = state.caseId;
+    if (id === null || !window.confirm(t("unblock_confirm", { id }))) { return; }
+    if (await act(post("unblock", {}), "done_unblocked")) { blockButton.focus(); }
+  });
+
   // Reply: Ctrl+Enter or the button; only the holder of the case writes to the person.
   replyText.addEventListener("input", () => {
     if (state.caseId !== null) { state.drafts.set(state.caseId, replyText.value); }
@@ -902,6 +979,11 @@
       if (!transferForm.hidden && transferForm.contains(document.activeElement)) {
         event.preventDefault();
         closeTransfer(true);
+        return;
+      }
+      if (!blockForm.hidden && blockForm.contains(document.activeElement)) {
+        event.preventDefault();
+        closeBlock(true);
         return;
       }
       if (!typing(event.target) && narrow.matches && document.body.getAttribute("data-view") === "case") {
@@ -1221,6 +1303,188 @@
       renderStats(state.stats);
     }
   }, 200));
+
+  // --- accounts (admins only) ---------------------------------------------------------------
+
+  const ROLES = ["responder", "supervisor", "admin"];
+  const accountsError = $("accounts-error");
+  const accountsStatus = $("accounts-status");
+  const accountForm = $("account-form");
+  let accountsSeq = 0;
+
+  const codes = (text) => String(text || "").split(/[\s,;]+/).map((c) => c.trim()).filter(Boolean);
+  const adminPath = (username, action) =>
+    `/console/api/admin/accounts/${encodeURIComponent(username)}${action ? `/${action}` : ""}`;
+
+  function roleSelect(value, select) {
+    const node = select || el("select");
+    ROLES.forEach((role) => {
+      const option = el("option", null, t(`role_${role}`));
+      option.value = role;
+      option.defaultSelected = role === value;
+      node.appendChild(option);
+    });
+    return node;
+  }
+
+  function labelled(node, field, username) {
+    node.setAttribute("aria-label", t("account_field_for", { field: t(field), username }));
+    return node;
+  }
+
+  function showPassword(username, password) {
+    $("account-password-text").textContent = t("account_password_once", { username });
+    $("account-password-value").textContent = password;
+    $("account-password").hidden = false;
+    $("account-password-value").focus();
+  }
+
+  /** Runs one account change; shows its outcome and reloads the list. */
+  async function adminCall(run, done, username) {
+    showError(accountsError, "");
+    accountsStatus.textContent = "";
+    $("account-password").hidden = true;
+    try {
+      const data = await run();
+      if (done) { accountsStatus.textContent = t(done, { username }); }
+      return data;
+    } catch (error) {
+      if (error.status !== 401) { showError(accountsError, error.message); }
+      return null;
+    } finally {
+      loadAccounts();
+    }
+  }
+
+  function accountRow(account) {
+    const username = account.username;
+    const row = el("tr");
+    row.setAttribute("data-username", username);
+    const who = el("th");
+    who.scope = "row";
+    who.appendChild(el("span", "account-name", account.display_name || username));
+    who.appendChild(el("span", "muted account-user", username));
+    row.appendChild(who);
+
+    const role = labelled(roleSelect(account.role), "col_role", username);
+    const languages = labelled(el("input"), "col_languages", username);
+    languages.type = "text";
+    languages.value = (account.languages || []).join(", ");
+    languages.placeholder = t("account_all");
+    const offices = labelled(el("input"), "col_offices", username);
+    offices.type = "text";
+    offices.value = (account.offices || []).join(", ");
+    offices.placeholder = t("account_all");
+    [role, languages, offices].forEach((control) => {
+      const cell = el("td");
+      cell.appendChild(control);
+      row.appendChild(cell);
+    });
+
+    const states = [t(account.active ? "account_active" : "account_inactive")];
+    if (account.locked) { states.push(t("account_locked")); }
+    row.appendChild(el("td", account.active ? null : "muted", states.join(" · ")));
+    const login = el("td");
+    login.appendChild(account.last_login_at ? timeElement(account.last_login_at) : el("span", "muted", t("account_never")));
+    row.appendChild(login);
+
+    const actionsCell = el("td", "account-actions");
+    const button = (key, handler, primary) => {
+      const node = el("button", primary ? "primary" : null, t(key));
+      node.type = "button";
+      labelled(node, key, username);
+      node.addEventListener("click", handler);
+      actionsCell.appendChild(node);
+      return node;
+    };
+    button("account_save", () => adminCall(() => api("POST", adminPath(username), {
+      role: role.value, languages: codes(languages.value), offices: codes(offices.value),
+    }), "done_account_saved", username), true);
+    if (account.active) {
+      button("account_deactivate", () => {
+        if (!window.confirm(t("deactivate_confirm", { username }))) { return; }
+        adminCall(() => api("POST", adminPath(username), { active: false }), "done_account_saved", username);
+      });
+    } else {
+      button("account_reactivate", () =>
+        adminCall(() => api("POST", adminPath(username), { active: true }), "done_account_saved", username));
+    }
+    if (account.locked) {
+      button("account_unlock", () =>
+        adminCall(() => api("POST", adminPath(username, "unlock"), {}), "done_account_saved", username));
+    }
+    button("account_new_password", async () => {
+      if (!window.confirm(t("password_confirm", { username }))) { return; }
+      const data = await adminCall(() => api("POST", adminPath(username, "password"), {}), null, username);
+      if (data && data.password) { showPassword(username, data.password); }
+    });
+    row.appendChild(actionsCell);
+    return row;
+  }
+
+  function accountEventText(event) {
+    const detail = event.detail || {};
+    const parts = [event.actor, tOr(`account_event_${event.action}`, event.action), event.target];
+    const shown = (value) => (Array.isArray(value) ? (value.join(", ") || t("account_all"))
+      : tOr(`role_${value}`, String(value)));
+    if (Object.prototype.hasOwnProperty.call(detail, "from")) {
+      parts.push(`${shown(detail.from)} → ${shown(detail.to)}`);
+    } else if (detail.role) {
+      parts.push(shown(detail.role));
+    }
+    return parts.join(" · ");
+  }
+
+  function renderAccounts(list, events) {
+    const fragment = document.createDocumentFragment();
+    list.forEach((account) => fragment.appendChild(accountRow(account)));
+    $("account-rows").replaceChildren(fragment);
+    const history = document.createDocumentFragment();
+    if (!events.length) { history.appendChild(el("li", "empty", t("account_events_empty"))); }
+    events.forEach((event) => {
+      const item = el("li");
+      item.appendChild(timeElement(event.at));
+      item.appendChild(document.createTextNode(` ${accountEventText(event)}`));
+      history.appendChild(item);
+    });
+    $("account-events").replaceChildren(history);
+  }
+
+  async function loadAccounts() {
+    const seq = ++accountsSeq;
+    try {
+      const [listed, audit] = await Promise.all([
+        api("GET", "/console/api/admin/accounts"), api("GET", "/console/api/admin/events"),
+      ]);
+      if (seq !== accountsSeq) { return; }
+      renderAccounts(Array.isArray(listed.accounts) ? listed.accounts : [],
+        Array.isArray(audit.events) ? audit.events : []);
+    } catch (error) {
+      if (seq !== accountsSeq || error.status === 401) { return; }
+      showError(accountsError, error.message);
+    }
+  }
+
+  if (tabs.accounts) {
+    roleSelect("responder", $("account-role"));
+    accountForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const username = $("account-username").value.trim().toLowerCase();
+      $("account-create").disabled = true;
+      const data = await adminCall(() => api("POST", "/console/api/admin/accounts", {
+        username,
+        display_name: $("account-name").value.trim(),
+        role: $("account-role").value,
+        languages: codes($("account-languages").value),
+        offices: codes($("account-offices").value),
+      }), "done_account_created", username);
+      $("account-create").disabled = false;
+      if (data && data.password) {
+        accountForm.reset();
+        showPassword(username, data.password);
+      }
+    });
+  }
 
   // --- start ----------------------------------------------------------------------------------
 
