@@ -28,6 +28,8 @@ class Turn:
     indicators: list[str]
     reporter: str
     intent: str
+    #: What the latest message alone showed (the slots hold the whole conversation's).
+    latest_indicators: tuple[str, ...] = ()
 
     def slot_events(self) -> list[dict[str, Any]]:
         return [
@@ -36,6 +38,11 @@ class Turn:
             SlotSet("indicators", self.indicators),
             SlotSet("reporter", self.reporter),
         ]
+
+    @property
+    def forced_to_scam(self) -> bool:
+        """The person says they were forced to scam people (not a relative telling)."""
+        return "forced_criminality" in self.latest_indicators and self.reporter != "other"
 
     @property
     def needs_person(self) -> bool:
@@ -80,6 +87,7 @@ def screen_latest(tracker: Tracker) -> Turn:
         indicators=indicators,
         reporter=reporter,
         intent=intent,
+        latest_indicators=tuple(result.indicators),
     )
 
 

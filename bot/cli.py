@@ -269,6 +269,35 @@ def cmd_block(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consent(args: argparse.Namespace) -> int:
+    from bot.db import session_scope
+    from bot.db.migrate import upgrade
+    from bot.privacy import consent
+
+    upgrade()
+    with session_scope() as session:
+        shown = [consent.describe(c) for c in consent.consents_of(session, args.case_id)]
+    for c in shown:
+        c.pop("exports")
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False))
+        return 0
+    if not shown:
+        print(f"No consent recorded on case {args.case_id}: export is blocked.")
+    for c in shown:
+        state = (
+            f"withdrawn {c['withdrawn_at']} by {c['withdrawn_by']}"
+            if c["withdrawn_at"]
+            else "valid"
+        )
+        print(
+            f"{c['id']:>5}  {c['basis']:14}  {c['given_by']:8}  {c['recipient_kind']:8}  "
+            f"{c['recipient']}  [{', '.join(c['data'])}]  by {c['recorded_by']} at "
+            f"{c['recorded_at']}  {state}"
+        )
+    return 0
+
+
 def _jsonl_line(raw: str) -> dict[str, object]:
     from bot.screening import ScreeningContext, screen
 
@@ -565,6 +594,16 @@ def build_parser() -> argparse.ArgumentParser:
     block_lift = block.add_parser("lift", help="lift a block before it ends (audited)")
     block_lift.add_argument("block_id", type=int)
     block_lift.set_defaults(handler=cmd_block)
+
+    consents = sub.add_parser("consent", help="consent to share a case").add_subparsers(
+        dest="consent", required=True
+    )
+    consent_list = consents.add_parser(
+        "list", help="who may receive a case's details, on what basis, which data"
+    )
+    consent_list.add_argument("case_id", type=int)
+    consent_list.add_argument("--json", action="store_true", help="print JSON")
+    consent_list.set_defaults(handler=cmd_consent)
 
     telegram = sub.add_parser("telegram", help="the Telegram channel").add_subparsers(
         dest="telegram", required=True

@@ -32,8 +32,8 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -45,7 +45,11 @@ from bot.db.models import Case, CaseStatus, Contact, Direction, Message, Message
 from bot.handoff import blocklist, queue
 from bot.i18n.nlg import button_payloads, render
 from bot.metrics import DUPLICATES, MESSAGES, RASA_FAILURES, RATE_LIMITED
+from bot.privacy.deletion import delete_person
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.safety import state as safety
+from bot.safety.commands import asks_where, language_of, word
+from bot.safety.state import Safety
 from bot.screening import ScreeningContext, detect_language, normalize, screen, urgency_rank
 from bot.screening.types import ScreeningResult
 from bot.settings import get_settings
@@ -71,6 +75,9 @@ class Incoming:
     #: A photo, voice note, document or location the person sent: a reference
     #: (kind, the channel's file id, ...) a responder can open, never the bytes.
     attachment: dict[str, Any] | None = None
+    #: The channel's own id of the message (Telegram's ``message_id``): an
+    #: erase deletes it from the person's phone.
+    provider_id: str | None = None
 
     def stored_payload(self) -> dict[str, Any] | None:
         """What is kept with the message besides its text (everything needed to process it)."""
@@ -91,9 +98,21 @@ class Reply:
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
     id: int | None = None
+    #: What the reply means for the person's safety (a ``beacon`` mark of the
+    #: response, or a relay mark of :mod:`bot.safety.state`).
+    safety: str | None = None
+    #: The web chat clears itself (the person wrote "erase").
+    erase: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "buttons": self.buttons}
+        shown: dict[str, Any] = {"id": self.id, "text": self.text, "buttons": self.buttons}
+        if self.erase:
+            shown["erase"] = True
+        return shown
+
+    def stored(self) -> dict[str, Any]:
+        """The reply as :func:`bot.handoff.queue.record_replies` stores it."""
+        return {"text": self.text, "buttons": self.buttons, "safety": self.safety}
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,9 @@ class _Stored:
     chosen_language: str | None = None
     flooding: bool = False
     blocked: bool = False
+    #: A safety command (erase, pause, delete my data) the gateway handles itself.
+    safety: Safety | None = None
+    contact_id: int = 0
 
 
 def bot_is_silent(case: Case) -> bool:
@@ -175,10 +197,21 @@ class Conversations:
                 text=incoming.text,
                 external_id=incoming.external_id,
                 payload=incoming.stored_payload(),
+                provider_id=incoming.provider_id,
             )
             found.contact.unreachable_since = None
             flooding = not found.duplicate and _flooding(session, found.case.id)
             blocked = blocklist.block_of(session, found.contact) is not None
+            command: Safety | None = None
+            if not found.duplicate:
+                words = normalize(incoming.text).text if incoming.text else ""
+                command = safety.on_receipt(found.contact, words, button(incoming), utcnow())
+                if command is not None:
+                    # Decided once: a push message is stored by the webhook and
+                    # answered later, from what was decided here.
+                    found.message.payload = {**(found.message.payload or {}), "safety": command}
+            elif (found.message.payload or {}).get("safety"):
+                command = Safety(found.message.payload["safety"])
             return _Stored(
                 found.message.id,
                 found.case.id,
@@ -192,6 +225,8 @@ class Conversations:
                 found.contact.chosen_language,
                 flooding,
                 blocked,
+                command,
+                found.contact.id,
             )
 
     def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
@@ -245,10 +280,19 @@ class Conversations:
                 log.info("urgency_raised", extra={"fields": {"case_id": case.id}})
             interval = timedelta(minutes=get_settings().holding_interval_minutes)
             replies: list[dict[str, Any]] = []
+            language = stored.conversation_language or (result.language if result else None)
             if case.holding_sent_at is None or now - case.holding_sent_at >= interval:
-                language = stored.conversation_language or (result.language if result else None)
                 replies.append(render("utter_holding", language, inbound.channel, {}))
                 case.holding_sent_at = now
+            if (
+                result is not None
+                and forced_to_scam(result)
+                and case.reassured_at is None
+                and case.status != CaseStatus.CLAIMED.value
+            ):
+                # Waiting for a person: they hear now that they are not in trouble for it.
+                replies.append(render("utter_not_in_trouble", language, inbound.channel, {}))
+                case.reassured_at = now
             stored_replies = queue.record_replies(session, inbound, replies, status)
             return [Reply(m.body, [], m.id) for m in stored_replies]
 
@@ -268,14 +312,109 @@ class Conversations:
     ) -> list[Reply]:
         with session_scope() as session:
             inbound = session.get(Message, message_id)
+            case = session.get(Case, inbound.case_id)
+            contact = session.get(Contact, case.contact_id)
             if language:
                 # The conversation's language, remembered for the next session.
-                contact = session.get(Contact, session.get(Case, inbound.case_id).contact_id)
                 contact.language = contact.chosen_language or language
-            stored = queue.record_replies(session, inbound, [r.as_dict() for r in replies], status)
+            now = utcnow()
+            if any(r.safety == "erase" for r in replies):
+                # "Delete this chat" in the person's words: the same as the erase command.
+                contact.paused_at = now
+                return self._erase(session, inbound, case, language, status, now)
+            replies = _marked(session, contact, case, replies, language, inbound.channel, now)
+            stored = queue.record_replies(session, inbound, [r.stored() for r in replies], status)
             return [
                 Reply(m.body, list((m.payload or {}).get("buttons") or []), m.id) for m in stored
             ]
+
+    @staticmethod
+    def _erase(
+        session: Session,
+        inbound: Message,
+        case: Case,
+        language: str | None,
+        status: str,
+        now: datetime,
+    ) -> list[Reply]:
+        """The person erases the chat from their phone; Beacon goes quiet until they write.
+
+        Telegram: the relay deletes every message of the chat it may (a job,
+        not a message). SMS: how to delete the thread. Web chat: the page
+        clears itself and leaves.
+        """
+        case.erased_at = now
+        safety.record(session, case, "erased_on_device", now)
+        contact = session.get(Contact, case.contact_id)
+        # They know the word: no need to tell them before the first sensitive question.
+        contact.erase_told_at = contact.erase_told_at or now
+        channel = inbound.channel
+        if channel == "telegram":
+            job = {"text": "", "safety": safety.ERASE_JOB}
+            queue.record_replies(session, inbound, [job], status)
+            return []
+        if channel == "sms":
+            how = render("utter_erase", language, channel, {})
+            reply = Reply(str(how["text"]), safety=safety.DESPITE_PAUSE)
+            stored = queue.record_replies(session, inbound, [reply.stored()], status)
+            return [Reply(m.body, [], m.id) for m in stored]
+        queue.record_replies(session, inbound, [], status)
+        return [Reply("", erase=True)]
+
+    def _apply_safety(
+        self, stored: _Stored, channel: str, language: str | None, status: str
+    ) -> list[Reply]:
+        """A safety command's effect and answer, in one unit of work."""
+        now = utcnow()
+        with session_scope() as session:
+            inbound = session.get(Message, stored.message_id)
+            case = session.get(Case, stored.case_id)
+            if stored.safety is Safety.ERASE:
+                return self._erase(session, inbound, case, language, status, now)
+            replies: list[Reply] = []
+            if stored.safety is Safety.PAUSE:
+                safety.record(session, case, "paused", now)
+            elif stored.safety is Safety.ASK_DELETE:
+                values = {"yes": word(language, "confirm").upper()}
+                asked = render("utter_delete_confirm", language, channel, values)
+                replies.append(Reply(str(asked["text"]), list(asked["buttons"])))
+            elif stored.safety is Safety.DELETE:
+                done = render("utter_data_deleted", language, channel, {})
+                replies.append(Reply(str(done["text"]), safety=safety.THEN_DELETE))
+            rows = queue.record_replies(session, inbound, [r.stored() for r in replies], status)
+            return [Reply(m.body, list((m.payload or {}).get("buttons") or []), m.id) for m in rows]
+
+    async def _safety(
+        self,
+        incoming: Incoming,
+        stored: _Stored,
+        status: str,
+        words: str,
+        context: ScreeningContext,
+    ) -> list[Reply]:
+        """Erase, pause and "delete my data": handled here, whatever the case's state."""
+        language = (
+            language_of(words, stored.conversation_language)
+            or stored.conversation_language
+            or detect_language(words, context)[0]
+        )
+        replies = await run_in_threadpool(
+            self._apply_safety, stored, incoming.channel, language, status
+        )
+        if stored.safety is Safety.DELETE and status != MessageStatus.PENDING.value:
+            # The web chat has its answer in this response: nothing is left to send.
+            await run_in_threadpool(delete_person, stored.contact_id)
+        self._on_change()
+        log.info(
+            "safety_command",
+            extra={
+                "fields": {
+                    "message_id": stored.message_id,
+                    "command": stored.safety.value if stored.safety else None,
+                }
+            },
+        )
+        return replies
 
     async def accept(self, incoming: Incoming) -> Accepted:
         """Stores a push channel's message without answering it (the webhook's part)."""
@@ -303,7 +442,11 @@ class Conversations:
             if replies is not None:
                 return self._duplicate(incoming, stored.message_id, replies)
             status = MessageStatus.PENDING.value if push else MessageStatus.SENT.value
-            return await self._answer(incoming, stored, status)
+            replies = await self._answer(incoming, stored, status)
+            words = normalize(incoming.text).text if incoming.text else ""
+            if words and stored.safety is None and asks_where(words):
+                await run_in_threadpool(_caution, stored.case_id, words)
+            return replies
 
     @staticmethod
     def _duplicate(incoming: Incoming, message_id: int, replies: list[Reply]) -> list[Reply]:
@@ -322,6 +465,10 @@ class Conversations:
             calling_code=incoming.hints.get("calling_code"),
             conversation_language=stored.conversation_language,
         )
+        if stored.safety is not None and not (
+            stored.blocked and stored.safety in (Safety.ASK_DELETE, Safety.DELETE, Safety.DELETING)
+        ):
+            return await self._safety(incoming, stored, status, words, context)
         if stored.blocked:
             urgent = await run_in_threadpool(
                 self._screen_blocked, stored, incoming.channel, words, context, status
@@ -379,11 +526,7 @@ class Conversations:
                     extra={"fields": {"message_id": stored.message_id, "reason": str(exc)}},
                 )
                 raise
-            replies = [
-                Reply(str(m.get("text") or ""), _buttons(m.get("buttons")))
-                for m in raw
-                if m.get("text") or m.get("buttons")
-            ]
+            replies = _replies(raw)
             if unsure:
                 menu = render("utter_language_menu", language, incoming.channel, {})
                 replies.append(Reply(str(menu["text"]), list(menu["buttons"])))
@@ -404,6 +547,69 @@ class Conversations:
             extra={"fields": {"message_id": stored.message_id, "replies": len(replies)}},
         )
         return replies
+
+
+def _replies(raw: list[dict[str, Any]]) -> list[Reply]:
+    """Rasa's messages as replies; a ``custom`` ``beacon`` mark applies to the text before it."""
+    replies: list[Reply] = []
+    for m in raw:
+        custom = m.get("custom")
+        if isinstance(custom, dict) and custom.get("beacon"):
+            if replies:
+                replies[-1] = replace(replies[-1], safety=str(custom["beacon"]))
+        elif m.get("text") or m.get("buttons"):
+            replies.append(Reply(str(m.get("text") or ""), _buttons(m.get("buttons"))))
+    return replies
+
+
+def _marked(
+    session: Session,
+    contact: Contact,
+    case: Case,
+    replies: list[Reply],
+    language: str | None,
+    channel: str,
+    now: datetime,
+) -> list[Reply]:
+    """Applies the replies' ``beacon`` marks (see ``domain.yml``); returns what to send."""
+    sent: list[Reply] = []
+    for reply in replies:
+        if reply.safety == "sensitive" and contact.erase_told_at is None:
+            # Once, before the first sensitive question: how to erase this chat.
+            erase = word(language, "erase").upper()
+            hint = render("utter_erase_hint", language, channel, {"erase": erase})
+            sent.append(Reply(str(hint["text"])))
+            contact.erase_told_at = now
+        if reply.safety == "reassured":
+            case.reassured_at = now
+        if reply.safety == "pause":
+            # "Stop writing to me": this answer goes out, then nothing until they write.
+            contact.paused_at = now
+            reply = replace(reply, safety=safety.DESPITE_PAUSE)
+            safety.record(session, case, "paused", now)
+        elif reply.safety not in safety.GOES_OUT_WHEN_PAUSED:
+            reply = replace(reply, safety=None)
+        sent.append(reply)
+    return sent
+
+
+def _caution(case_id: int, words: str) -> None:
+    """Someone else asks where a person is: they may be looking for an escapee.
+
+    The console shows the caution; the responder decides what is shared, never the bot.
+    """
+    with session_scope() as session:
+        case = session.get(Case, case_id)
+        if case is None or case.impersonation_caution:
+            return
+        if case.reporter == "other" or screen(words).reporter == "other":
+            case.impersonation_caution = True
+            log.info("impersonation_caution", extra={"fields": {"case_id": case_id}})
+
+
+def forced_to_scam(result: ScreeningResult) -> bool:
+    """Whether the person says they were forced to scam people (not a relative telling)."""
+    return "forced_criminality" in result.indicators and result.reporter != "other"
 
 
 def _needs_person(result: ScreeningResult) -> bool:

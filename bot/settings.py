@@ -48,12 +48,18 @@ class Settings:
     internal_token: str = ""
     secret_keys: tuple[str, ...] = ()
     hash_key: str = ""
+    #: Hash keys used before ``hash_key`` (``BEACON_HASH_KEY=new,old``): a block
+    #: on a deleted person's address, keyed with an old one, still matches.
+    previous_hash_keys: tuple[str, ...] = ()
     model_dir: Path = ROOT / "models"
     model_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "beacon" / "models")
     log_level: str = "INFO"
     log_format: str = "json"
     public_url: str = ""
     quick_exit_url: str = "https://www.google.com/"
+    #: The name the web chat shows (its title): harmless on a watched screen.
+    #: Empty: the neutral "Chat", translated.
+    cover_name: str = ""
     # Handoff queue.
     queue_aging_minutes: int = 60
     holding_interval_minutes: int = 30
@@ -87,6 +93,8 @@ class Settings:
     # Retention (days; 0 keeps forever) and the gateway's scheduled purge.
     retention_unescalated_days: int = 30
     retention_resolved_days: int = 180
+    #: Blocks that ended (expired or lifted) are deleted this many days later.
+    retention_blocks_days: int = 30
     purge_interval_hours: int = 24
     # Responder console.
     console_session_hours: int = 12
@@ -140,7 +148,11 @@ def load_settings() -> Settings:
     keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
     if not keys:
         keys = (_embedded_secret(var_dir, "secret.key", "fernet"),)
-    hash_key = os.environ.get("BEACON_HASH_KEY") or _embedded_secret(var_dir, "hash.key", "hex")
+    raw_hash = os.environ.get("BEACON_HASH_KEY", "")
+    hash_keys = tuple(k.strip() for k in raw_hash.split(",") if k.strip())
+    if not hash_keys:
+        hash_keys = (_embedded_secret(var_dir, "hash.key", "hex"),)
+    hash_key = hash_keys[0]
     public_url = os.environ.get("BEACON_PUBLIC_URL", "").rstrip("/")
     return Settings(
         var_dir=var_dir,
@@ -152,12 +164,14 @@ def load_settings() -> Settings:
         internal_token=os.environ.get("BEACON_INTERNAL_TOKEN", ""),
         secret_keys=keys,
         hash_key=hash_key,
+        previous_hash_keys=hash_keys[1:],
         model_dir=_path("BEACON_MODEL_DIR", ROOT / "models"),
         model_cache=_path("BEACON_MODEL_CACHE", Path.home() / ".cache" / "beacon" / "models"),
         log_level=os.environ.get("BEACON_LOG_LEVEL", "INFO").upper(),
         log_format=os.environ.get("BEACON_LOG_FORMAT", "json"),
         public_url=public_url,
         quick_exit_url=os.environ.get("BEACON_QUICK_EXIT_URL", "https://www.google.com/"),
+        cover_name=os.environ.get("BEACON_COVER_NAME", "").strip(),
         queue_aging_minutes=_int("BEACON_QUEUE_AGING_MINUTES", 60),
         holding_interval_minutes=_int("BEACON_HOLDING_INTERVAL_MINUTES", 30),
         reopen_hours=_int("BEACON_REOPEN_HOURS", 72),
@@ -198,6 +212,7 @@ def load_settings() -> Settings:
         rate_limit_per_minute=_int("BEACON_RATE_LIMIT_PER_MINUTE", 20),
         retention_unescalated_days=_int("BEACON_RETENTION_UNESCALATED_DAYS", 30),
         retention_resolved_days=_int("BEACON_RETENTION_RESOLVED_DAYS", 180),
+        retention_blocks_days=_int("BEACON_RETENTION_BLOCKS_DAYS", 30),
         purge_interval_hours=_int("BEACON_PURGE_INTERVAL_HOURS", 24),
         console_session_hours=_int("BEACON_CONSOLE_SESSION_HOURS", 12),
         login_max_failures=_int("BEACON_LOGIN_MAX_FAILURES", 5),

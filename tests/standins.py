@@ -42,6 +42,9 @@ class FakeRasa:
         self.replaced: dict[str, list[dict[str, Any]]] = {}
         self.fail = False
         self.delay = 0.0
+        #: What Rasa answers to a given message instead of the echo (the messages of its
+        #: REST channel: ``text``, ``buttons``, and ``custom`` in a message of its own).
+        self.scripted: dict[str, list[dict[str, Any]]] = {}
 
     def app(self) -> Starlette:
         async def webhook(request: Request) -> Response:
@@ -50,6 +53,10 @@ class FakeRasa:
             await asyncio.sleep(self.delay)
             if self.fail:
                 return JSONResponse({"error": "boom"}, status_code=500)
+            if body["message"] in self.scripted:
+                return JSONResponse(
+                    [{"recipient_id": body["sender"], **m} for m in self.scripted[body["message"]]]
+                )
             return JSONResponse(
                 [
                     {"recipient_id": body["sender"], "text": f"read: {body['message']}"},
@@ -178,7 +185,12 @@ class FakeTelegram:
     Methods: ``getMe``, ``sendMessage``, ``getUpdates`` (offset confirms,
     ``timeout`` long-polls, 409 while a webhook is set), ``setWebhook``,
     ``deleteWebhook``, ``getWebhookInfo``, ``leaveChat``, ``getFile`` (and the
-    file download under ``/file/bot<token>/``) and ``answerCallbackQuery``.
+    file download under ``/file/bot<token>/``), ``answerCallbackQuery`` and
+    ``deleteMessages`` (1 to 100 ids; in a private chat the bot may delete
+    its own messages and the person's for 48 hours; ids not found or too old
+    are skipped, as Telegram does). Message ids are one sequence per chat, in
+    both directions, as in Telegram; :attr:`history` keeps every message of
+    each chat with its date, and what was deleted disappears from it.
     Parameters may come form-encoded (as python-telegram-bot sends them, with
     JSON-encoded objects), as JSON, or in the query string. Errors are the real
     API's: 401 for another token, 404 for an unknown method, 400 ``chat not
@@ -221,6 +233,10 @@ class FakeTelegram:
         self._queries: set[str] = set()
         self._next_update = 500000
         self._next_message: dict[int, int] = {}
+        #: Every message of each chat, by id: ``date`` and ``from_bot`` (deleted ones removed).
+        self.history: dict[int, dict[int, dict[str, Any]]] = {}
+        #: ``deleteMessages`` calls: chat_id and the ids asked for.
+        self.deletions: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     # --- what a test does ---------------------------------------------------------------------
@@ -257,6 +273,20 @@ class FakeTelegram:
 
     # --- update builders ----------------------------------------------------------------------
 
+    def _message_id(self, chat_id: int) -> int:
+        with self._lock:
+            message_id = self._next_message.get(chat_id, 0) + 1
+            self._next_message[chat_id] = message_id
+            return message_id
+
+    def visible(self, chat_id: int) -> list[int]:
+        """The ids of the chat's messages still on the person's phone (not deleted)."""
+        return sorted(self.history.get(chat_id, {}))
+
+    def age(self, chat_id: int, message_id: int, seconds: int) -> None:
+        """Makes a message of the chat ``seconds`` older (48-hour limit of deletions)."""
+        self.history[chat_id][message_id]["date"] -= seconds
+
     def _update_id(self) -> int:
         with self._lock:
             self._next_update += 1
@@ -289,8 +319,11 @@ class FakeTelegram:
         self.known_chats.add(chat_id)
         sender = chat_id if chat_type == "private" else 6000000000 + abs(chat_id) % 1000
         now = int(time.time())
+        message_id = message_id or self._message_id(chat_id)
+        if not edited:
+            self.history.setdefault(chat_id, {})[message_id] = {"date": now, "from_bot": False}
         message: dict[str, Any] = {
-            "message_id": message_id or self._update_id() % 100000,
+            "message_id": message_id,
             "from": self.user(sender, language_code),
             "chat": self.chat(chat_id, chat_type),
             "date": now - 5 if edited else now,
@@ -476,9 +509,11 @@ class FakeTelegram:
         self._object(params, "link_preview_options", "can't parse link preview options")
         if chat_id in self.blocked:
             raise TelegramError(403, "Forbidden: bot was blocked by the user")
-        with self._lock:
-            message_id = self._next_message.get(chat_id, 0) + 1
-            self._next_message[chat_id] = message_id
+        message_id = self._message_id(chat_id)
+        self.history.setdefault(chat_id, {})[message_id] = {
+            "date": int(time.time()),
+            "from_bot": True,
+        }
         chat_type = "private" if chat_id > 0 else "supergroup"
         message: dict[str, Any] = {
             "message_id": message_id,
@@ -492,6 +527,26 @@ class FakeTelegram:
         self.sent.append(params)
         self.messages.append({**message, "chat_id": chat_id})
         return message
+
+    def _delete_messages(self, params: dict[str, Any]) -> bool:
+        chat_id = self._chat(params)
+        ids = self._object(params, "message_ids", "can't parse message identifiers")
+        if not isinstance(ids, list) or not ids:
+            raise _bad("message identifiers are not specified")
+        if len(ids) > 100:
+            raise _bad("too many message identifiers specified")
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise _bad("can't parse message identifiers")
+        self.deletions.append({"chat_id": chat_id, "message_ids": list(ids)})
+        if chat_id < 0:
+            raise _bad("message can't be deleted")  # not an admin of the group
+        chat = self.history.get(chat_id, {})
+        now = int(time.time())
+        for message_id in ids:
+            found = chat.get(message_id)
+            if found is not None and now - found["date"] < 48 * 3600:
+                del chat[message_id]
+        return True
 
     async def _get_updates(
         self, params: dict[str, Any], request: Request | None = None
@@ -583,6 +638,8 @@ class FakeTelegram:
             return True
         if name == "getFile":
             return self._file_info(params)
+        if name == "deleteMessages":
+            return self._delete_messages(params)
         if name == "answerCallbackQuery":
             query_id = str(params.get("callback_query_id") or "")
             if query_id not in self._queries:

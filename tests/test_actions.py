@@ -241,3 +241,34 @@ async def test_a_relative_reporting_a_critical_case_gets_the_family_reply(db_url
         DOMAIN,
     )
     assert responses(dispatcher) == ["utter_handoff_family"]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("they force me to scam people online, if I refuse they beat me", "en"),
+        ("mereka paksa saya menipu orang lewat online, kalau tidak dipukul", "id"),
+    ],
+)
+async def test_a_worker_forced_to_scam_hears_once_that_they_are_not_in_trouble(
+    db_url: str, text: str, language: str
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionScreen().run(dispatcher, tracker(text, "seek_help"), DOMAIN)
+    assert "forced_criminality" in slots_of(events)["indicators"]
+    assert responses(dispatcher) == ["utter_not_in_trouble"]
+    assert slots_of(events)["reassured"] is True
+    # Said once in the conversation.
+    again = CollectingDispatcher()
+    await ActionScreen().run(again, tracker(text, "seek_help", {"reassured": True}), DOMAIN)
+    assert responses(again) == []
+
+
+async def test_a_relative_telling_of_forced_scamming_is_not_reassured_as_an_offender(
+    db_url: str,
+) -> None:
+    dispatcher = CollectingDispatcher()
+    text = "my son is forced to scam people in a compound in Cambodia"
+    events = await ActionScreen().run(dispatcher, tracker(text, "report_other"), DOMAIN)
+    assert "forced_criminality" in slots_of(events)["indicators"]
+    assert responses(dispatcher) == []

@@ -21,6 +21,7 @@ from bot.db.models import Block, Case, Contact, utcnow
 from bot.handoff import blocklist, casework, queue
 from bot.i18n import console_strings
 from bot.privacy.keys import rotate
+from bot.settings import get_settings
 from tests import test_console_api
 from tests.conftest import _reset_settings
 from tests.test_console_api import (
@@ -226,3 +227,67 @@ def test_a_block_follows_its_sender_through_a_hash_key_rotation(
         assert contact.address_hash != old_hash
         assert blocklist.block_of(session, contact) is not None
         assert session.execute(select(Case.id)).scalars().all() == [found.case.id]
+
+
+def test_a_block_on_a_deleted_persons_address_still_matches_after_a_hash_key_change(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.privacy.deletion import delete_person
+
+    with session_scope() as session:
+        found = queue.record_inbound(
+            session, channel="sms", address="+85598765432", text="spam", external_id=None
+        )
+        admin = create_responder(session, "ada", PASSWORD, role="admin")
+        blocklist.block(
+            session, found.case.id, casework.Serves.of(admin), duration="permanent", reason="abuse"
+        )
+        contact_id = found.contact.id
+        old_key = get_settings().hash_key
+    delete_person(contact_id)  # nothing left that `keys rotate` could re-key the block from
+    # The operator changes the hash key and keeps the old one listed after it.
+    monkeypatch.setenv("BEACON_HASH_KEY", f"{'d' * 64},{old_key}")
+    _reset_settings()
+    rotate()
+    with session_scope() as session:
+        contact = queue.get_or_create_contact(session, "sms", "+85598765432")
+        found_block = blocklist.block_of(session, contact)
+        assert found_block is not None, "the block still holds the sender"
+        assert found_block.address_hash == contact.address_hash, "re-keyed with the new key"
+    # Without the old key listed, an old block cannot be recognised (documented).
+    monkeypatch.setenv("BEACON_HASH_KEY", "e" * 64)
+    _reset_settings()
+    with session_scope() as session:
+        stranger = queue.get_or_create_contact(session, "sms", "+85511112222")
+        assert blocklist.block_of(session, stranger) is None
+
+
+def test_blocks_that_ended_long_ago_are_purged_and_those_in_force_are_kept(db_url: str) -> None:
+    from bot.privacy.retention import purge
+
+    now = utcnow()
+    with session_scope() as session:
+        for hours_ago, lifted, until in (
+            (24 * 40, True, None),  # lifted 40 days ago
+            (24 * 2, True, None),  # lifted 2 days ago: kept a while
+            (24 * 40, False, now - timedelta(days=35)),  # expired 35 days ago
+            (24 * 40, False, None),  # permanent, in force
+        ):
+            session.add(
+                Block(
+                    channel="sms",
+                    address_hash=f"{hours_ago}{lifted}{until}"[:64],
+                    reason="spam",
+                    blocked_by="ana",
+                    created_at=now - timedelta(hours=hours_ago),
+                    until=until,
+                    lifted_at=now - timedelta(hours=hours_ago) if lifted else None,
+                    lifted_by="ana" if lifted else None,
+                )
+            )
+    report = purge(now)
+    assert report.blocks == 2
+    with session_scope() as session:
+        left = session.execute(select(Block)).scalars().all()
+        assert len(left) == 2
+        assert any(b.lifted_at is None and b.until is None for b in left)

@@ -7,6 +7,7 @@ walk-through with the real stack is in ``tests/test_e2e.py``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from bot.app import create_app
 from bot.console.auth import create_responder
 from bot.db import session_scope
+from bot.db.models import Case, Contact, utcnow
 from bot.handoff import queue
 from bot.i18n import console_strings
 from bot.settings import load_settings
@@ -242,3 +244,76 @@ def test_an_admin_creates_an_account_on_the_accounts_page(gateway: str, chromium
     other = chromium.new_page()
     log_in(other, gateway, "dara", password.inner_text())
     expect(other.locator("#whoami")).to_contain_text(strings["role_supervisor"])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_responder_records_consent_and_only_then_may_export_a_referral(
+    gateway: str, chromium: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    add_responder("lin", languages=["vi"])
+    strings = console_strings("en")
+    case_id = person_writes(
+        gateway,
+        "w-consent",
+        "họ giữ hộ chiếu của tôi, tôi không được đi",
+        urgency="high",
+        indicators=["documents_retained"],
+        language="vi",
+        reporter="other",
+        country="Myanmar",
+        location="KK Park, building C",
+    )
+    with session_scope() as session:
+        case = session.get(Case, case_id)
+        case.impersonation_caution = True
+        session.get(Contact, case.contact_id).paused_at = utcnow()
+
+    page = chromium.new_page()
+    log_in(page, gateway, "lin")
+    page.locator(f'#queue .case-row[data-case-id="{case_id}"]').click()
+    expect(page.locator("#case-heading")).to_contain_text(str(case_id))
+    banners = page.locator("#safety-banners")
+    expect(banners).to_contain_text(strings["safety_impersonation"])
+    expect(banners).to_contain_text(strings["safety_paused"].split("{time}")[0])
+    # Before any consent: the blocked state, and nothing to export.
+    blocked = page.locator("#sharing-blocked")
+    expect(blocked).to_have_text(strings["sharing_none"])
+    expect(page.locator("#sharing a.export")).to_have_count(0)
+    expect(page.locator("#consent-open")).to_be_hidden()  # only whoever holds the case
+
+    page.locator("#claim").click()
+    page.locator("#consent-open").click()
+    page.get_by_label(strings["consent_basis_consent"], exact=True).check()
+    page.get_by_label(strings["consent_given_by"], exact=True).select_option("guardian")
+    page.get_by_label(strings["consent_recipient_kind"], exact=True).select_option("embassy")
+    page.get_by_label(strings["consent_recipient"], exact=True).fill("Embassy of Viet Nam, Yangon")
+    page.get_by_label(strings["data_item_location"], exact=True).check()
+    page.locator("#consent-submit").click()
+    expect(page.locator("#case-status")).to_have_text(
+        strings["done_consent_recorded"].format(id=case_id)
+    )
+    expect(blocked).to_be_hidden()
+    recipient = "Embassy of Viet Nam, Yangon"
+    json_link = page.get_by_role(
+        "link", name=strings["export_json_for"].format(recipient=recipient)
+    )
+    pdf_link = page.get_by_role("link", name=strings["export_pdf_for"].format(recipient=recipient))
+    expect(json_link).to_be_visible()
+    expect(pdf_link).to_be_visible()
+    expect(page.locator("#consents")).to_contain_text(strings["basis_consent_guardian"])
+
+    with page.expect_download() as download:
+        json_link.click()
+    document = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert set(document["data"]) == {"summary", "location"}
+    assert document["recipient"] == {"kind": "embassy", "name": recipient}
+    expect(page.locator("#events")).to_contain_text(strings["event_exported"])
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role(
+        "button", name=strings["consent_withdraw_for"].format(recipient=recipient)
+    ).click()
+    expect(blocked).to_have_text(strings["sharing_none_valid"])
+    expect(page.locator("#sharing a.export")).to_have_count(0)

@@ -1,10 +1,10 @@
 """The whole first conversation in each of the fourteen languages, on the real stack.
 
-For every language a worker greets Beacon, asks how to erase the chat, asks
-for help and answers the safety questions until the case is handed to a
-person, all through ``POST /webchat/messages``. The person's words come from
-the language's test story (``tests/stories/lang_<xx>.yml``, the safety-form
-story) and held-out examples (``data/eval/nlu/<xx>.yml``): none of them is
+For every language a worker greets Beacon, erases the chat (the web chat page
+is told to clear itself), asks for help and answers the safety questions
+until the case is handed to a person, all through ``POST /webchat/messages``.
+The person's words come from the language's test story
+(``tests/stories/lang_<xx>.yml``, the safety-form story) and held-out examples (``data/eval/nlu/<xx>.yml``): none of them is
 training data. Every reply must be one of Beacon's responses rendered in that
 language (not English, unless the language is English), and the case must
 reach the queue with the person's language.
@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from bot.i18n.nlg import render, responses
+from bot.safety.commands import word
 from bot.settings import ROOT
 from tests.e2e_stack import Stack, start_stack
 
@@ -43,8 +44,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def said(language: str) -> dict[str, str]:
     """Every text Beacon can say in ``language`` -> the response it belongs to."""
     texts = {}
+    values = {"erase": word(language, "erase").upper(), "yes": word(language, "confirm").upper()}
     for name in responses():
-        texts[str(render(name, language, "webchat", {})["text"])] = name
+        texts[str(render(name, language, "webchat", values)["text"])] = name
     return texts
 
 
@@ -93,7 +95,12 @@ def test_a_worker_holds_the_first_conversation_in_their_language(
     greeted = chat(held_out(language, "greet"))
     # An unclear first message may also get the language menu (its own names, untranslated).
     assert greeted[0] == "utter_greet" and set(greeted[1:]) <= {"utter_language_menu"}
-    assert chat(held_out(language, "erase_data")) == ["utter_erase"]
+    # Asking to erase the chat: on the web chat the page clears itself and leaves
+    # (like its "Leave quickly" button), and Beacon is quiet until the person writes.
+    erased = stack.chat(sender, held_out(language, "erase_data"))
+    assert erased == [{"id": None, "text": "", "buttons": [], "erase": True}], (
+        f"{language}: erasing got {erased}"
+    )
     messages = safety_story(language)
     asked = [name for words in messages for name in chat(words)]
     # A request for help that screening already finds urgent (e.g. "they won't let me

@@ -499,8 +499,16 @@ def test_429_and_5xx_from_twilio_are_retried_with_backoff_and_sent_once(
     fake.fail_next(status, times=2)
     assert gateway.text(ENGLISH)[0].status_code == 200
     wait_until(lambda: fake.calls >= 2, what="two refused attempts")
-    waiting = [m for m in stored() if m.direction == "out" and m.next_attempt_at is not None]
-    assert waiting and (waiting[0].status, waiting[0].error) == ("pending", reason)
+    # The relay records the second refusal a moment after Twilio answered it.
+    waiting = wait_until(
+        lambda: [
+            m
+            for m in stored()
+            if m.direction == "out" and m.next_attempt_at is not None and m.status == "pending"
+        ],
+        what="the retry scheduled",
+    )
+    assert (waiting[0].status, waiting[0].error) == ("pending", reason)
     assert fake.messages == [], "the second reply waits behind the first"
     make_due_now()
     assert gateway.texts(at_least=2) == ECHO

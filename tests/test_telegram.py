@@ -671,7 +671,8 @@ def test_a_long_reply_reaches_telegram_in_order_in_several_messages(gateway: Gat
     # The button belongs to the last part of its own message only.
     assert [bool(m.get("reply_markup")) for m in fake.messages] == [False, False, True]
     (first_reply, _second_reply) = [m for m in stored() if m.direction == "out"]
-    assert first_reply.provider_id == str(fake.messages[1]["message_id"]), "the last part's id"
+    parts = f"{fake.messages[0]['message_id']},{fake.messages[1]['message_id']}"
+    assert first_reply.provider_id == parts, "every part's id: an erase deletes them all"
 
 
 def test_a_split_message_interrupted_by_a_429_sends_only_the_rest_on_retry(

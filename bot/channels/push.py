@@ -45,3 +45,15 @@ class PushChannel(Protocol):
             TransientSendError: try again later.
             UnreachableError: the person cannot be reached on this channel.
         """
+
+
+class ErasingChannel(PushChannel, Protocol):
+    """A push channel that can delete a chat's messages from the person's phone."""
+
+    async def erase(self, address: str, message_ids: list[str]) -> int:
+        """Deletes the messages ``message_ids`` of the chat ``address``; returns how many.
+
+        Raises:
+            TransientSendError: try again later.
+            UnreachableError: the person cannot be reached on this channel.
+        """

@@ -163,6 +163,15 @@ class SplitSender:
             ValueError: ``text`` is blank.
             Exception: what ``send_part`` raised (the parts before it are remembered).
         """
+        return (await self.send_parts(address, text, send_part))[-1]
+
+    async def send_parts(self, address: str, text: str, send_part: SendPart) -> list[str]:
+        """Sends the parts of ``text`` not sent yet, in order; returns every part's id.
+
+        Raises:
+            ValueError: ``text`` is blank.
+            Exception: what ``send_part`` raised (the parts before it are remembered).
+        """
         parts = split_text(text, self.limit)
         if not parts:
             raise ValueError("nothing to send")
@@ -180,4 +189,4 @@ class SplitSender:
                 if done:
                     self._partial[key] = (time.monotonic(), done)
                 raise
-        return done[-1]
+        return done

@@ -21,6 +21,10 @@ Inbound, in this order:
    the webhook answered 200. If the update could not be stored (the database
    is down) the answer is 503, so Telegram delivers it again.
 
+Quick erase (:meth:`TelegramChannel.erase`, called by the relay when the
+person writes "erase"): every message of the private chat younger than 48
+hours, theirs and Beacon's, is deleted with ``deleteMessages``.
+
 Outbound (:meth:`TelegramChannel.send`, called by the relay): a text longer
 than Telegram's 4,096 characters is split (:mod:`bot.channels.split`) and
 sent as several messages in order, reply buttons as an inline keyboard on the
@@ -59,6 +63,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.channels.base import SAFE_TYPES
 from bot.channels.push import TransientSendError, UnreachableError
 from bot.channels.split import SplitSender
+from bot.channels.telegram_limits import DELETE_BATCH
 from bot.channels.telegram_poll import SECRET_HEADER, WEBHOOK_PATH, file_base_url
 from bot.channels.telegram_updates import UpdateHandlers, update_kind
 from bot.channels.webchat import BadRequest as BodyError
@@ -272,7 +277,29 @@ class TelegramChannel:
                 raise send_error(exc) from exc
             return str(sent.message_id)
 
-        return await self._parts.send(address, text, send_part)
+        # Every part's id: an erase deletes them all.
+        return ",".join(await self._parts.send_parts(address, text, send_part))
+
+    async def erase(self, address: str, message_ids: list[str]) -> int:
+        """Deletes messages of the private chat ``address`` (``deleteMessages``, 100 a call).
+
+        Telegram lets a bot delete its own messages and the person's in a
+        private chat for 48 hours; older or unknown ids are skipped by Telegram.
+
+        Returns:
+            How many ids were asked to be deleted.
+        """
+        if not await self._ensure_ready():
+            raise TransientSendError("telegram_unavailable")
+        ids = sorted({int(i) for i in message_ids if i.isdigit()})
+        for start in range(0, len(ids), DELETE_BATCH):
+            try:
+                await self.application.bot.delete_messages(
+                    chat_id=address, message_ids=ids[start : start + DELETE_BATCH]
+                )
+            except TelegramError as exc:
+                raise send_error(exc) from exc
+        return len(ids)
 
     async def fetch_attachment(self, attachment: dict[str, Any]) -> tuple[bytes, str]:
         """Downloads a photo, voice note or file a person sent (``getFile``, then the file).

@@ -194,6 +194,7 @@ class UpdateHandlers:
             external_id=str(update.update_id),
             hints=hints(message.from_user, edited=update.edited_message is not None),
             attachment=attachment,
+            provider_id=str(message.message_id),
         )
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

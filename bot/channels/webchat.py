@@ -162,7 +162,7 @@ async def chat_page(request: Request) -> Response:
     strings = ui_strings(language)
     html = page_template().safe_substitute(
         lang=escape(language),
-        title=escape(strings["chat_title"]),
+        title=escape(request.app.state.settings.cover_name or strings["chat_title"]),
         intro=escape(strings["chat_intro"]),
         message_label=escape(strings["message_label"]),
         send=escape(strings["send"]),

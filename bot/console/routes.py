@@ -32,6 +32,7 @@ from bot.handoff import blocklist, casework
 from bot.handoff.offices import is_office
 from bot.i18n import console_strings, console_text, negotiate, resolve
 from bot.metrics import REJECTED
+from bot.privacy import consent, referral
 from bot.rasa_client import RasaUnavailable
 from bot.web import console_template, login_template
 
@@ -111,6 +112,8 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(who, 403, "error_csrf", "csrf")
         try:
             return await handler(request, who)
+        except consent.ConsentError as exc:
+            return _error(who, exc.status, exc.kind, "consent")
         except casework.NotFound:
             return _error(who, 404, "error_not_found", "not_found")
         except casework.Forbidden:
@@ -483,6 +486,93 @@ async def unblock_sender(request: Request, who: Who) -> Response:
     return _json({"case": case})
 
 
+def _consent_id(request: Request) -> int:
+    return int(request.path_params["consent_id"])
+
+
+async def record_consent(request: Request, who: Who) -> Response:
+    """Records consent (or sharing without it, on a minor's or a life's ground)."""
+    case_id = _case_id(request)
+    data = await _json_body(request)
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise consent.UnknownDataItem
+
+    def work() -> dict[str, Any]:
+        with session_scope() as session:
+            row = consent.record(
+                session,
+                case_id,
+                who.serves,
+                basis=data.get("basis"),
+                recipient_kind=data.get("recipient_kind"),
+                recipient=data.get("recipient"),
+                data=items,
+                given_by=data.get("given_by"),
+                reason=data.get("reason"),
+            )
+            return consent.describe(row)
+
+    recorded = await run_in_threadpool(work)
+    request.app.state.feed.poke()
+    log.info("consent_recorded", extra={"fields": {"case_id": case_id, "consent": recorded["id"]}})
+    return _json({"consent": recorded})
+
+
+async def withdraw_consent(request: Request, who: Who) -> Response:
+    case_id, consent_id = _case_id(request), _consent_id(request)
+
+    def work() -> dict[str, Any]:
+        with session_scope() as session:
+            return consent.describe(consent.withdraw(session, case_id, consent_id, who.serves))
+
+    withdrawn = await run_in_threadpool(work)
+    request.app.state.feed.poke()
+    log.info("consent_withdrawn", extra={"fields": {"case_id": case_id, "consent": consent_id}})
+    return _json({"consent": withdrawn})
+
+
+def _export(fmt: str) -> Handler:
+    async def export(request: Request, who: Who) -> Response:
+        """A referral for one valid consent, as a download (audited as ``exported``)."""
+        case_id, consent_id = _case_id(request), _consent_id(request)
+
+        def work() -> tuple[bytes, str, str]:
+            with session_scope() as session:
+                return referral.export(session, case_id, consent_id, who.serves, fmt)
+
+        content, media_type, name = await run_in_threadpool(work)
+        request.app.state.feed.poke()
+        log.info("referral_exported", extra={"fields": {"case_id": case_id, "format": fmt}})
+        return Response(
+            content,
+            media_type=media_type,
+            headers={
+                **PAGE_HEADERS,
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Content-Disposition": f'attachment; filename="{name}"',
+            },
+        )
+
+    return export
+
+
+async def set_hold(request: Request, who: Who) -> Response:
+    case_id = _case_id(request)
+    case = await _case_action(
+        request, who, lambda s: consent.set_hold(s, case_id, who.serves, True)
+    )
+    return _json({"case": case})
+
+
+async def release_hold(request: Request, who: Who) -> Response:
+    case_id = _case_id(request)
+    case = await _case_action(
+        request, who, lambda s: consent.set_hold(s, case_id, who.serves, False)
+    )
+    return _json({"case": case})
+
+
 async def responders(request: Request, who: Who) -> Response:
     def work() -> dict[str, Any]:
         with session_scope() as session:
@@ -550,6 +640,14 @@ def routes() -> list[BaseRoute]:
         Route(f"{case}/notes", api(add_note), methods=["POST"]),
         Route(f"{case}/block", api(block_sender), methods=["POST"]),
         Route(f"{case}/unblock", api(unblock_sender), methods=["POST"]),
+        Route(f"{case}/consents", api(record_consent), methods=["POST"]),
+        Route(
+            f"{case}/consents/{{consent_id:int}}/withdraw", api(withdraw_consent), methods=["POST"]
+        ),
+        Route(f"{case}/referral/{{consent_id:int}}.json", api(_export("json")), methods=["GET"]),
+        Route(f"{case}/referral/{{consent_id:int}}.pdf", api(_export("pdf")), methods=["GET"]),
+        Route(f"{case}/hold", api(set_hold), methods=["POST"]),
+        Route(f"{case}/release-hold", api(release_hold), methods=["POST"]),
         Route(
             "/console/api/messages/{message_id:int}/attachment",
             api(message_attachment),

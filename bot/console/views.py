@@ -30,6 +30,7 @@ from bot.db.models import (
 from bot.handoff import blocklist
 from bot.handoff.casework import CLAIMED, Serves
 from bot.i18n import console_strings, language_name
+from bot.privacy import consent
 from bot.screening import ScreeningContext, normalize, screen
 from bot.screening.types import INDICATORS, URGENCY_TIERS
 
@@ -184,6 +185,7 @@ def case_detail(
     ).scalars()
     messages = list(messages)
     notes = list(notes)
+    contact = session.get(Contact, case.contact_id)
     names = _names(
         session,
         {m.author_id for m in messages if m.author_id}
@@ -223,8 +225,21 @@ def case_detail(
         # What this account may do besides what holding the case allows.
         "may_block": blocklist.may_block(serves, case),
         "may_oversee": serves.oversees(case) and case.status == CLAIMED,
+        # Record consent, export a referral, put the case on hold (bot/privacy/consent.py).
+        "may_share": consent.may_share(serves, case),
         "location": case.location,
+        # Safety state the responder must see before writing: the person paused
+        # (replies wait until they write again), erased the chat from their
+        # phone, or someone may be looking for a person who escaped.
+        "safety": {
+            "paused_since": _iso(contact.paused_at) if contact else None,
+            "erased_at": _iso(case.erased_at),
+            "impersonation_caution": bool(case.impersonation_caution),
+            "on_hold": bool(case.on_hold),
+        },
         "messages": transcript,
+        # Who may receive the case's details, on what basis, which data; withdrawn ones too.
+        "consents": [consent.describe(row) for row in consent.consents_of(session, case.id)],
         "notes": [
             {
                 "id": n.id,

@@ -36,3 +36,11 @@ def keyed_hash(value: str) -> str:
     """A stable, keyed, one-way hash for lookups (HMAC-SHA256, hex)."""
     key = get_settings().hash_key.encode()
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def previous_keyed_hashes(value: str) -> list[str]:
+    """``value``'s hashes under the hash keys used before the current one (rotation)."""
+    return [
+        hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+        for key in get_settings().previous_hash_keys
+    ]

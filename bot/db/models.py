@@ -108,6 +108,11 @@ REPORTER_VALUES = ("self", "other", "unknown")
 ROLES = ("responder", "supervisor", "admin")
 #: Why a sender was blocked.
 BLOCK_REASONS = ("abuse", "spam", "testing", "impersonation", "other")
+#: Why a case's details may go outside the hotline.
+CONSENT_BASES = ("consent", "minor", "threat_to_life")
+#: Who gave the consent (``none``: shared without consent, on a minor's or a life's ground).
+CONSENT_GIVERS = ("person", "guardian", "none")
+RECIPIENT_KINDS = ("police", "embassy", "partner", "other")
 
 
 def _check(table: str, column: str, values: Any) -> CheckConstraint:
@@ -136,6 +141,15 @@ class Contact(Base):  # type: ignore[misc]
     unreachable_since: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     #: The person sent STOP by SMS: nothing is sent until they send START.
     opted_out: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    #: The person wrote "later" or "busy", or erased the chat: nothing is sent,
+    #: not even a responder's reply, until they write again.
+    paused_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: When the person was told, once, how to erase the chat from their phone.
+    erase_told_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: The person asked to delete their data; Beacon waits for them to confirm.
+    deletion_asked_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: The person confirmed: everything is deleted once the confirmation went out.
+    deletion_due_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
 
     cases = relationship("Case", back_populates="contact")
@@ -233,6 +247,12 @@ class Case(Base):  # type: ignore[misc]
     #: a responder put the case on hold for an open investigation.
     on_hold: Mapped[bool] = Column(Boolean, nullable=False, default=False)
     pages_sent: Mapped[int] = Column(Integer, nullable=False, default=0)
+    #: When the person was told they are not in trouble for what they were forced to do.
+    reassured_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    #: Someone asked where a named person is: they may be looking for an escapee.
+    impersonation_caution: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    #: When the person last erased the chat from their phone.
+    erased_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     next_page_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
 
     contact = relationship("Contact", back_populates="cases")
@@ -371,3 +391,56 @@ class Block(Base):  # type: ignore[misc]
     until: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     lifted_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
     lifted_by: Mapped[str | None] = Column(String(64), nullable=True)
+
+
+class Consent(Base):  # type: ignore[misc]
+    """Permission to share a case's details with one recipient outside the hotline.
+
+    ``basis`` is ``consent`` (given by the person or a guardian), or ``minor``
+    or ``threat_to_life`` (shared without consent; ``reason`` says why).
+    ``data`` lists what may be shared (see :mod:`bot.privacy.consent`).
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        _check("consents", "basis", CONSENT_BASES),
+        _check("consents", "given_by", CONSENT_GIVERS),
+        _check("consents", "recipient_kind", RECIPIENT_KINDS),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(
+        Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    basis: Mapped[str] = Column(String(16), nullable=False)
+    given_by: Mapped[str] = Column(String(16), nullable=False)
+    recipient_kind: Mapped[str] = Column(String(16), nullable=False)
+    recipient: Mapped[str] = Column(EncryptedText, nullable=False)
+    data: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    reason: Mapped[str | None] = Column(EncryptedText, nullable=True)
+    recorded_by: Mapped[str] = Column(String(64), nullable=False)
+    recorded_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = Column(UTCDateTime, nullable=True)
+    withdrawn_by: Mapped[str | None] = Column(String(64), nullable=True)
+
+
+class CaseSummary(Base):  # type: ignore[misc]
+    """What survives of a case on hold when the person asks for their data to be deleted.
+
+    No personal data: no text, no address, no place finer than the country.
+    """
+
+    __tablename__ = "case_summaries"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(Integer, nullable=False, index=True)
+    opened_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+    urgency: Mapped[str] = Column(String(16), nullable=False)
+    indicators: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    language: Mapped[str | None] = Column(String(8), nullable=True)
+    reporter: Mapped[str] = Column(String(16), nullable=False)
+    channel: Mapped[str] = Column(String(16), nullable=False)
+    country: Mapped[str | None] = Column(String(64), nullable=True)
+    office: Mapped[str | None] = Column(String(8), nullable=True)
+    reason: Mapped[str] = Column(String(32), nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, default=utcnow)

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import BLOCK_REASONS, Block, Case, Contact, utcnow
 from bot.handoff import casework
-from bot.handoff.queue import _event
+from bot.handoff.queue import _event, previous_address_keys
 
 #: What a responder may choose, and for how long (None: until lifted).
 DURATIONS: dict[str, timedelta | None] = {
@@ -42,17 +42,27 @@ def in_force(now: datetime) -> ColumnElement[bool]:
 
 
 def block_of(session: Session, contact: Contact, now: datetime | None = None) -> Block | None:
-    """The block in force on a contact's address, or None."""
+    """The block in force on a contact's address, or None.
+
+    A block keyed with an earlier hash key (its person's data was deleted, so
+    ``keys rotate`` could not re-key it) is found through the address and
+    re-keyed with the current key.
+    """
+    hashes = [contact.address_hash]
+    if contact.address is not None:
+        hashes += previous_address_keys(contact.channel, contact.address)
     found: Block | None = session.execute(
         select(Block)
         .where(
             Block.channel == contact.channel,
-            Block.address_hash == contact.address_hash,
+            Block.address_hash.in_(hashes),
             in_force(now or utcnow()),
         )
         .order_by(Block.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+    if found is not None and found.address_hash != contact.address_hash:
+        found.address_hash = contact.address_hash
     return found
 
 

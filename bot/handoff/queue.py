@@ -89,6 +89,11 @@ def address_key(channel: str, address: str) -> str:
     return crypto.keyed_hash(f"{channel}:{address}")
 
 
+def previous_address_keys(channel: str, address: str) -> list[str]:
+    """The keyed hashes ``address`` had under earlier hash keys (see ``keys rotate``)."""
+    return crypto.previous_keyed_hashes(f"{channel}:{address}")
+
+
 def get_or_create_contact(session: Session, channel: str, address: str) -> Contact:
     """The contact for ``address`` on ``channel``, created on first contact."""
     key = address_key(channel, address)
@@ -216,6 +221,7 @@ def record_inbound(
     text: str,
     external_id: str | None,
     payload: dict[str, Any] | None = None,
+    provider_id: str | None = None,
 ) -> Inbound:
     """Stores an inbound message before anything else happens to it.
 
@@ -233,6 +239,7 @@ def record_inbound(
         direction=Direction.IN.value,
         channel=channel,
         external_id=external_id,
+        provider_id=provider_id,
         body=text,
         payload=payload,
         status=MessageStatus.RECEIVED.value,
@@ -254,13 +261,19 @@ def record_replies(
     """Stores the bot's replies to ``inbound`` and marks it processed."""
     stored = []
     for reply in replies:
+        payload: dict[str, Any] = {}
+        if reply.get("buttons"):
+            payload["buttons"] = reply["buttons"]
+        if reply.get("safety"):
+            # What the relay must do besides sending (bot/safety/state.py).
+            payload["safety"] = reply["safety"]
         message = Message(
             case_id=inbound.case_id,
             direction=Direction.OUT.value,
             channel=inbound.channel,
             reply_to_id=inbound.id,
             body=str(reply.get("text") or ""),
-            payload={"buttons": reply["buttons"]} if reply.get("buttons") else None,
+            payload=payload or None,
             status=status,
         )
         session.add(message)

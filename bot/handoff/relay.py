@@ -20,6 +20,12 @@ gateway is down, then delivered:
   message.
 - The web chat is a pull channel: the person's page fetches its pending
   messages (:func:`collect_pulled`), which marks them ``delivered``.
+- A person who paused (wrote "later", "busy" or "erase") gets nothing, not
+  even a responder's reply, until they write again; the messages wait
+  ``pending``. Only the marks of :mod:`bot.safety.state` go out meanwhile:
+  the erase itself (Telegram deletes the chat's messages), the answer to the
+  command, and the confirmation of a deletion, after which the person's data
+  is deleted (:func:`bot.privacy.deletion.delete_person`).
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bot.channels.push import PushChannel, TransientSendError, UnreachableError
+from bot.channels.telegram_limits import DELETABLE_FOR
 from bot.db import session_scope
 from bot.db.models import Case, CaseEvent, Contact, Direction, Message, MessageStatus, utcnow
 from bot.handoff.queue import address_key
 from bot.metrics import RELAYED
+from bot.privacy.deletion import delete_person
+from bot.safety.state import ERASE_JOB, GOES_OUT_WHEN_PAUSED, THEN_DELETE
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +89,10 @@ class _Due:
     text: str
     buttons: list[dict[str, str]]
     attempts: int
+    safety: str | None = None
+    contact_id: int = 0
+    #: For an erase: the channel's ids of the chat's messages that may still be deleted.
+    erase_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -119,7 +132,7 @@ class Relay:
         is waiting for its retry time (later ones wait behind it).
         """
         with session_scope() as session:
-            message = session.execute(
+            pending = session.execute(
                 select(Message)
                 .where(
                     Message.case_id == case_id,
@@ -128,19 +141,27 @@ class Relay:
                     Message.channel.in_(list(self.channels)),
                 )
                 .order_by(Message.id)
-                .limit(1)
-            ).scalar_one_or_none()
+                .limit(PAUSED_LOOKAHEAD)
+            ).scalars()
+            case = session.get(Case, case_id)
+            if case is None:
+                return None  # deleted (the person asked for their data to be deleted)
+            contact = session.get(Contact, case.contact_id)
+            if contact.paused_at is not None:
+                # Held until the person writes again; only safety steps go out.
+                pending = (m for m in pending if _mark(m) in GOES_OUT_WHEN_PAUSED)
+            message = next(iter(pending), None)
             if message is None:
                 return None
             if message.next_attempt_at is not None and message.next_attempt_at > now:
                 return False
-            case = session.get(Case, case_id)
-            contact = session.get(Contact, case.contact_id)
+            mark = _mark(message)
             if contact.opted_out:
                 message.status = MessageStatus.FAILED.value
                 message.error = "opted_out"
                 message.processed_at = now
-                return _Due(message.id, message.channel, "", "", [], -1)
+                return _Due(message.id, message.channel, "", "", [], -1, mark, contact.id)
+            erase_ids = _deletable(session, contact, now) if mark == ERASE_JOB else ()
             claimed = session.execute(
                 update(Message)
                 .where(Message.id == message.id, Message.status == PENDING)
@@ -157,6 +178,9 @@ class Relay:
                 message.body,
                 buttons,
                 message.attempts + 1,
+                mark,
+                contact.id,
+                erase_ids,
             )
 
     def _sent(self, message_id: int, provider_id: str | None) -> None:
@@ -214,19 +238,33 @@ class Relay:
                     return sent
                 if due.attempts < 0:
                     RELAYED.labels(due.channel, "opted_out").inc()
+                    await self._after(due, "opted_out")
                     continue
                 outcome = await self._send(due)
+                await self._after(due, outcome)
                 self._on_change()
                 if outcome == "sent":
                     sent += 1
                 elif outcome == "retry":
                     return sent
 
+    @staticmethod
+    async def _after(due: _Due, outcome: str) -> None:
+        """A deletion's confirmation went out, or cannot: the person's data is deleted now."""
+        if due.safety == THEN_DELETE and outcome != "retry":
+            await run_in_threadpool(delete_person, due.contact_id)
+
     async def _send(self, due: _Due) -> str:
         channel = self.channels[due.channel]
         fields: dict[str, object] = {"message_id": due.message_id, "attempt": due.attempts}
         try:
-            provider_id = await channel.send(due.address, due.text, due.buttons)
+            if due.safety == ERASE_JOB:
+                erase = getattr(channel, "erase", None)
+                provider_id = None
+                if erase is not None:
+                    await erase(due.address, list(due.erase_ids))
+            else:
+                provider_id = await channel.send(due.address, due.text, due.buttons)
         except TransientSendError as exc:
             again = await run_in_threadpool(self._retry_later, due.message_id, due.attempts, exc)
             outcome = "retry" if again else "failed"
@@ -298,6 +336,31 @@ class Relay:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+#: Pending messages looked at for a safety step while the person is paused.
+PAUSED_LOOKAHEAD = 200
+
+
+def _mark(message: Message) -> str | None:
+    """The :mod:`bot.safety.state` mark of an outbound message, if any."""
+    mark = (message.payload or {}).get("safety")
+    return str(mark) if mark else None
+
+
+def _deletable(session: Session, contact: Contact, now: datetime) -> tuple[str, ...]:
+    """The channel's ids of the contact's messages (both ways) young enough to delete."""
+    rows = session.execute(
+        select(Message.provider_id)
+        .join(Case, Case.id == Message.case_id)
+        .where(
+            Case.contact_id == contact.id,
+            Message.channel == contact.channel,
+            Message.provider_id.is_not(None),
+            Message.created_at >= now - DELETABLE_FOR,
+        )
+    ).scalars()
+    return tuple(sorted({part for row in rows for part in str(row).split(",") if part}))
+
+
 def collect_pulled(session: Session, channel: str, address: str, after: int) -> list[Message]:
     """Outbound messages a pull channel's client has not fetched yet, oldest first.
 
@@ -309,7 +372,8 @@ def collect_pulled(session: Session, channel: str, address: str, after: int) -> 
             Contact.channel == channel, Contact.address_hash == address_key(channel, address)
         )
     ).scalar_one_or_none()
-    if contact is None:
+    if contact is None or contact.paused_at is not None:
+        # Paused: responders' messages wait until the person writes again.
         return []
     messages = list(
         session.execute(

@@ -3,7 +3,9 @@
 Rasa posts ``{"response", "arguments", "tracker", "channel"}``; the reply is
 the response's text and buttons from ``domain.yml``, translated through the
 catalogs into the language in the tracker's ``language`` slot, with
-``{placeholders}`` filled from slots and arguments. A response may have a
+``{placeholders}`` filled from slots and arguments. A response's ``custom:
+{beacon: ...}`` tells the gateway what the reply means for the person's
+safety (erase, pause, a sensitive question follows, ...); it is passed on. A response may have a
 variation for one channel (``channel: sms``, a shorter text without buttons):
 it is used on that channel, the general one everywhere else.
 """
@@ -92,9 +94,15 @@ def render(
         }
         for b in variation.get("buttons") or []
     ]
-    if (variation.get("custom") or {}).get("language_menu"):
+    custom = variation.get("custom") or {}
+    if custom.get("language_menu"):
         buttons += language_menu()
-    return {"text": text, "buttons": buttons}
+    rendered: dict[str, Any] = {"text": text, "buttons": buttons}
+    if custom.get("beacon"):
+        # What the gateway does with this reply (erase, pause, ...): Rasa passes
+        # it back as a ``custom`` message after the text.
+        rendered["custom"] = {"beacon": str(custom["beacon"])}
+    return rendered
 
 
 def render_request(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,1 +1,2 @@
-"""Privacy: retention and purges, key rotation, the audit trail of a case."""
+"""Privacy: retention and purges, deletion on request, key rotation, consent and
+referrals, the audit trail of a case."""

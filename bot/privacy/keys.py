@@ -6,6 +6,12 @@ new`` prints one), restart, run ``beacon keys rotate`` (it re-encrypts every
 encrypted column with the first key and recomputes every contact's lookup
 hash with the current ``BEACON_HASH_KEY``, and the hash of every block on
 that contact's address), then remove the old key.
+
+``BEACON_HASH_KEY`` may list earlier hash keys after the current one
+(``new,old``): a block whose person's data was deleted cannot be re-keyed
+by ``rotate`` (no address is left), so it is matched through the old key
+when that address writes again, and re-keyed then
+(:func:`bot.handoff.blocklist.block_of`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.db import session_scope
-from bot.db.models import Block, Case, CaseNote, Contact, Message
+from bot.db.models import Block, Case, CaseNote, Consent, Contact, Message
 from bot.handoff.queue import address_key
 
 #: Every encrypted column, by model.
@@ -28,6 +34,7 @@ ENCRYPTED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Message, ("body",)),
     (Case, ("location",)),
     (CaseNote, ("body",)),
+    (Consent, ("recipient", "reason")),
 )
 
 

@@ -8,6 +8,9 @@ Two kinds of data have their own retention (days; 0 keeps them):
 - resolved cases: ``BEACON_RETENTION_RESOLVED_DAYS``, default 180, counted
   from the resolution.
 
+Blocks that expired or were lifted are deleted ``BEACON_RETENTION_BLOCKS_DAYS``
+(default 30) later.
+
 A case on hold for an open investigation (``cases.on_hold``) is kept. A purge
 deletes the case with its transcript, notes and audit trail, then the
 contacts left without a case (their encrypted address and keyed hash), and
@@ -28,16 +31,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bot.db import session_scope
 from bot.db.models import (
+    Block,
     Case,
     CaseEvent,
     CaseNote,
     CaseStatus,
+    Consent,
     Contact,
     Message,
     Purge,
@@ -59,6 +64,7 @@ class PurgeReport:
     unescalated: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     contacts: int = 0
+    blocks: int = 0
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, object]:
@@ -67,6 +73,7 @@ class PurgeReport:
             "unescalated_cases": len(self.unescalated),
             "resolved_cases": len(self.resolved),
             "contacts": self.contacts,
+            "ended_blocks": self.blocks,
         }
 
 
@@ -124,6 +131,7 @@ def delete_case(session: Session, case_id: int, reason: str, actor: str) -> None
     )
     session.execute(delete(Message).where(Message.case_id == case_id))
     session.execute(delete(CaseNote).where(CaseNote.case_id == case_id))
+    session.execute(delete(Consent).where(Consent.case_id == case_id))
     session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id))
     session.execute(delete(Case).where(Case.id == case_id))
 
@@ -152,6 +160,23 @@ def delete_orphan_contacts(session: Session, now: datetime) -> int:
     return len(orphans)
 
 
+def delete_ended_blocks(session: Session, now: datetime, settings: Settings) -> int:
+    """Deletes blocks that expired or were lifted ``retention_blocks_days`` ago; returns how many.
+
+    A block holds only a keyed hash of an address, but it says that the
+    address wrote to a hotline: it is not kept longer than it is useful.
+    """
+    if settings.retention_blocks_days <= 0:
+        return 0
+    before = now - timedelta(days=settings.retention_blocks_days)
+    result = session.execute(
+        delete(Block)
+        .where(or_(Block.lifted_at < before, Block.until < before))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
 def purge(
     now: datetime | None = None, *, dry_run: bool = False, actor: str = "retention"
 ) -> PurgeReport:
@@ -170,6 +195,7 @@ def purge(
             delete_case(session, case_id, RESOLVED, actor)
         session.flush()
         report.contacts = delete_orphan_contacts(session, now)
+        report.blocks = delete_ended_blocks(session, now, settings)
     if report.unescalated or report.resolved:
         log.info("purged", extra={"fields": report.as_dict()})
     return report
@@ -229,6 +255,10 @@ class PurgeService:
                 if self.settings.purge_interval_hours > 0 and utcnow() >= next_purge:
                     await run_in_threadpool(purge)
                     next_purge = utcnow() + interval
+                # Deletions whose confirmation could not be followed through (a restart).
+                from bot.privacy.deletion import delete_overdue
+
+                await run_in_threadpool(delete_overdue)
                 await clear_trackers(self.rasa)
             except Exception as exc:  # the loop outlives a database or Rasa hiccup
                 log.warning("purge_failed", extra={"fields": {"error": type(exc).__name__}})

@@ -87,6 +87,11 @@
     status.textContent = strings.sending;
     post(body, 0).then(function (data) {
       status.textContent = "";
+      if (data.messages.some(function (m) { return m.erase; })) {
+        // The person wrote "erase": the same as the quick exit button.
+        quickExit();
+        return;
+      }
       data.messages.forEach(function (m) {
         if (seen(m.id)) { return; }
         remember(m.id);
@@ -152,12 +157,16 @@
   schedule();
   poll();
 
-  document.getElementById("quick-exit").addEventListener("click", function (event) {
-    event.preventDefault();
+  var exitLink = document.getElementById("quick-exit");
+  function quickExit() {
     stopped = true;
     clearInterval(pollTimer);
     sessionStorage.clear();
     log.textContent = "";
-    window.location.replace(this.href);
+    window.location.replace(exitLink.href);
+  }
+  exitLink.addEventListener("click", function (event) {
+    event.preventDefault();
+    quickExit();
   });
 })();

@@ -71,6 +71,14 @@
     return el;
   }
 
+  /** A timestamp as the clock time today, else with the day. */
+  function clock(iso) {
+    const date = new Date(iso || "");
+    if (!iso || Number.isNaN(date.getTime())) { return t("unknown_value"); }
+    return date.toDateString() === new Date().toDateString()
+      ? timeFormat.format(date) : dateTimeFormat.format(date);
+  }
+
   function dayLabel(day) {
     const date = new Date(`${day}T00:00:00Z`);
     return Number.isNaN(date.getTime()) ? String(day) : dayFormat.format(date);
@@ -456,6 +464,8 @@
   const transferButton = $("transfer");
   const blockForm = $("block-form");
   const blockButton = $("block");
+  const consentForm = $("consent-form");
+  const consentOpen = $("consent-open");
   let caseSeq = 0;
 
   function markCurrentRow() {
@@ -478,6 +488,11 @@
       noteText.value = "";
       closeTransfer(false);
       closeBlock(false);
+      consentForm.reset();
+      closeConsent(false);
+      $("safety-banners").replaceChildren();
+      $("consents").replaceChildren();
+      $("sharing-blocked").hidden = true;
       showError(caseError, "");
       caseStatus.textContent = "";
       transcript.replaceChildren();
@@ -690,6 +705,98 @@
     $("events").replaceChildren(fragment);
   }
 
+  /** What the responder must know before writing: paused, erased, a caution, on hold. */
+  function renderSafety(data) {
+    const safety = data.safety || {};
+    const banners = [];
+    if (safety.paused_since) {
+      banners.push(["paused", t("safety_paused", { time: clock(safety.paused_since) })]);
+    }
+    if (safety.erased_at) {
+      banners.push(["erased", t("safety_erased", { time: clock(safety.erased_at) })]);
+    }
+    if (safety.impersonation_caution) { banners.push(["caution", t("safety_impersonation")]); }
+    if (safety.on_hold) { banners.push(["hold", t("safety_on_hold")]); }
+    const fragment = document.createDocumentFragment();
+    banners.forEach(([kind, text]) => {
+      const banner = el("p", `banner banner-${kind}`, text);
+      banner.setAttribute("data-safety", kind);
+      fragment.appendChild(banner);
+    });
+    $("safety-banners").replaceChildren(fragment);
+  }
+
+  function basisText(consent) {
+    if (consent.basis === "consent") {
+      return tOr(`basis_consent_${consent.given_by}`, String(consent.basis));
+    }
+    return tOr(`basis_${consent.basis}`, String(consent.basis));
+  }
+
+  const EXPORTS = [["json", "export_json", "export_json_for"], ["pdf", "export_pdf", "export_pdf_for"]];
+
+  /** Each recipient's consent and whether it allows an export; the export links if it does. */
+  function consentItem(consent, mayShare) {
+    const recipient = String(consent.recipient || t("unknown_value"));
+    const item = el("li", `consent ${consent.valid ? "consent-valid" : "consent-withdrawn"}`);
+    item.setAttribute("data-consent-id", String(consent.id));
+    const head = el("p", "consent-head");
+    head.appendChild(el("strong", null, recipient));
+    head.appendChild(document.createTextNode(
+      ` · ${tOr(`recipient_kind_${consent.recipient_kind}`, String(consent.recipient_kind))}`));
+    item.appendChild(head);
+    item.appendChild(el("p", null, basisText(consent)));
+    const items = (Array.isArray(consent.data) ? consent.data : []).map((d) => tOr(`data_${d}`, d));
+    item.appendChild(el("p", null, t("consent_data_list", { items: items.join(", ") })));
+    if (consent.reason) {
+      item.appendChild(el("p", "consent-reason", t("consent_reason_text", { reason: consent.reason })));
+    }
+    item.appendChild(el("p", "muted", t("consent_recorded_by", {
+      name: consent.recorded_by || t("unknown_value"), time: clock(consent.recorded_at),
+    })));
+    item.appendChild(el("p", `consent-state ${consent.valid ? "ok" : "muted"}`, consent.valid
+      ? t("consent_valid")
+      : t("consent_withdrawn_by", {
+        name: consent.withdrawn_by || t("unknown_value"), time: clock(consent.withdrawn_at),
+      })));
+    if (!consent.valid || !mayShare || !consent.exports) { return item; }
+    const row = el("div", "row consent-actions");
+    EXPORTS.forEach(([format, key, label]) => {
+      const url = String(consent.exports[format] || "");
+      if (!url.startsWith("/console/api/cases/")) { return; }
+      const link = el("a", `export export-${format}`, t(key));
+      link.href = url;
+      link.setAttribute("download", "");
+      link.rel = "noopener noreferrer";
+      link.setAttribute("aria-label", t(label, { recipient }));
+      // The export is audited: show it in the history once the download started.
+      link.addEventListener("click", () => { setTimeout(caseSoon, 1500); });
+      row.appendChild(link);
+    });
+    const withdraw = el("button", "consent-withdraw", t("consent_withdraw"));
+    withdraw.type = "button";
+    withdraw.setAttribute("aria-label", t("consent_withdraw_for", { recipient }));
+    withdraw.addEventListener("click", async () => {
+      if (!window.confirm(t("consent_withdraw_confirm", { recipient }))) { return; }
+      if (await act(post(`consents/${encodeURIComponent(consent.id)}/withdraw`, {}), "done_consent_withdrawn")) {
+        consentOpen.focus();
+      }
+    });
+    row.appendChild(withdraw);
+    item.appendChild(row);
+    return item;
+  }
+
+  function renderSharing(data) {
+    const consents = Array.isArray(data.consents) ? data.consents : [];
+    const blocked = $("sharing-blocked");
+    blocked.hidden = consents.some((consent) => consent.valid);
+    blocked.textContent = consents.length ? t("sharing_none_valid") : t("sharing_none");
+    const fragment = document.createDocumentFragment();
+    consents.forEach((consent) => fragment.appendChild(consentItem(consent, !!data.may_share)));
+    $("consents").replaceChildren(fragment);
+  }
+
   /** Enables what the case's state allows (``null``: nothing, while it loads). */
   function setControls(data) {
     const queued = !!data && data.status === "queued";
@@ -707,6 +814,13 @@
     blockButton.hidden = !mayBlock || !!data.blocked;
     $("unblock").hidden = !mayBlock || !data.blocked;
     if (blockButton.hidden) { closeBlock(false); }
+    // Consent, exports and the hold: the holder (or who held it), a supervisor, an admin.
+    const mayShare = !!data && !!data.may_share;
+    const onHold = !!data && !!(data.safety && data.safety.on_hold);
+    $("hold").hidden = !mayShare || onHold;
+    $("release-hold").hidden = !mayShare || !onHold;
+    consentOpen.hidden = !mayShare;
+    if (!mayShare) { closeConsent(false); }
     $("resolve").disabled = !(queued || mine);
     replyText.disabled = !mine;
     replySend.disabled = !mine;
@@ -724,9 +838,11 @@
     head.className = `badge urgency-${tier(data)}`;
     head.textContent = urgencyLabel(data);
     caseView.className = `case-view urgency-${tier(data)}`;
+    renderSafety(data);
     renderSummary(data);
     renderTranscript(data, sameCase);
     renderNotes(data);
+    renderSharing(data);
     renderEvents(data);
     setControls(data);
   }
@@ -896,6 +1012,68 @@
     if (await act(post("unblock", {}), "done_unblocked")) { blockButton.focus(); }
   });
 
+  // Keep the case for an open investigation (beyond retention; a summary survives deletion).
+  $("hold").addEventListener("click", async () => {
+    if (await act(post("hold", {}), "done_hold_set")) { $("release-hold").focus(); }
+  });
+  $("release-hold").addEventListener("click", async () => {
+    const id = state.caseId;
+    if (id === null || !window.confirm(t("hold_release_confirm", { id }))) { return; }
+    if (await act(post("release-hold", {}), "done_hold_released")) { $("hold").focus(); }
+  });
+
+  // Consent: who may receive the case's details, on what basis, which data.
+  function consentBasis() {
+    const checked = consentForm.querySelector('input[name="basis"]:checked');
+    return checked ? checked.value : "consent";
+  }
+
+  function syncConsentForm() {
+    const without = consentBasis() !== "consent";
+    $("consent-giver").hidden = without;
+    $("consent-reason-row").hidden = !without;
+    $("consent-reason").required = without;
+  }
+
+  function closeConsent(focusButton) {
+    consentForm.hidden = true;
+    consentOpen.setAttribute("aria-expanded", "false");
+    if (focusButton && !consentOpen.hidden) { consentOpen.focus(); }
+  }
+
+  consentOpen.addEventListener("click", () => {
+    if (!consentForm.hidden) { closeConsent(true); return; }
+    syncConsentForm();
+    consentForm.hidden = false;
+    consentOpen.setAttribute("aria-expanded", "true");
+    consentForm.querySelector('input[name="basis"]:checked').focus();
+  });
+  consentForm.querySelectorAll('input[name="basis"]').forEach((radio) => {
+    radio.addEventListener("change", syncConsentForm);
+  });
+  $("consent-cancel").addEventListener("click", () => closeConsent(true));
+  consentForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const basis = consentBasis();
+    const body = {
+      basis,
+      recipient_kind: $("consent-recipient-kind").value,
+      recipient: $("consent-recipient").value.trim(),
+      data: Array.from(consentForm.querySelectorAll('input[name="data"]:checked')).map((box) => box.value),
+    };
+    if (basis === "consent") { body.given_by = $("consent-given-by").value; } else {
+      body.reason = $("consent-reason").value.trim();
+    }
+    $("consent-submit").disabled = true;
+    const ok = await act(post("consents", body), "done_consent_recorded");
+    $("consent-submit").disabled = false;
+    if (ok) {
+      consentForm.reset();
+      syncConsentForm();
+      closeConsent(true);
+    }
+  });
+
   // Reply: Ctrl+Enter or the button; only the holder of the case writes to the person.
   replyText.addEventListener("input", () => {
     if (state.caseId !== null) { state.drafts.set(state.caseId, replyText.value); }
@@ -984,6 +1162,11 @@
       if (!blockForm.hidden && blockForm.contains(document.activeElement)) {
         event.preventDefault();
         closeBlock(true);
+        return;
+      }
+      if (!consentForm.hidden && consentForm.contains(document.activeElement)) {
+        event.preventDefault();
+        closeConsent(true);
         return;
       }
       if (!typing(event.target) && narrow.matches && document.body.getAttribute("data-view") === "case") {
