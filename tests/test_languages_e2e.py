@@ -4,10 +4,11 @@ For every language a worker greets Beacon, erases the chat (the web chat page
 is told to clear itself), asks for help and answers the safety questions
 until the case is handed to a person, all through ``POST /webchat/messages``.
 The person's words come from the language's test story
-(``tests/stories/lang_<xx>.yml``, the safety-form story) and held-out examples (``data/eval/nlu/<xx>.yml``): none of them is
-training data. Every reply must be one of Beacon's responses rendered in that
-language (not English, unless the language is English), and the case must
-reach the queue with the person's language.
+(``tests/stories/lang_<xx>.yml``, the safety-form story) and held-out
+examples (``data/eval/nlu/<xx>.yml``): none of them is training data. Every
+reply must be one of Beacon's responses rendered in that language (not
+English, unless the language is English), and the case must reach the queue
+with the person's language.
 """
 
 from __future__ import annotations
