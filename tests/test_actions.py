@@ -272,3 +272,35 @@ async def test_a_relative_telling_of_forced_scamming_is_not_reassured_as_an_offe
     events = await ActionScreen().run(dispatcher, tracker(text, "report_other"), DOMAIN)
     assert "forced_criminality" in slots_of(events)["indicators"]
     assert responses(dispatcher) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "slot", "answer"),
+    [
+        ("nggak, sy gk apa2", "stop", "hurt", "no"),
+        ("ไม่เจ็บค่ะ", "inform", "hurt", "no"),
+        ("iya dipegang bos", "inform", "passport_held", "yes"),
+        ("জি হ্যাঁ ওদের কাছে", "inform", "passport_held", "yes"),
+        ("អត់ទេ ខ្ញុំមិនរបួសទេ", "goodbye", "hurt", "no"),
+        ("không, giờ chưa nói được", "stop", "safe_to_talk", "no"),
+    ],
+)
+async def test_a_short_answer_the_assistant_misread_is_read_by_its_first_word(
+    db_url: str, text: str, intent: str, slot: str, answer: str
+) -> None:
+    before = {"safe_to_talk": "yes", "location": "KK Park", "hurt": "no"}
+    slots = {k: v for k, v in before.items() if k != slot} | {"requested_slot": slot}
+    events = await ValidateSafetyForm().run(
+        CollectingDispatcher(), tracker(text, intent, slots, active_loop="safety_form"), DOMAIN
+    )
+    assert slots_of(events)[slot] == answer
+
+
+async def test_someone_being_nearby_is_never_read_as_safe_to_talk(db_url: str) -> None:
+    for text in ("有人在旁边", "มีคนอยู่ใกล้ๆ", "var biri yanımda", "someone is here"):
+        events = await ValidateSafetyForm().run(
+            CollectingDispatcher(),
+            tracker(text, "inform", {"requested_slot": "safe_to_talk"}, active_loop="safety_form"),
+            DOMAIN,
+        )
+        assert slots_of(events).get("safe_to_talk") != "yes", text
