@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from bot.i18n.nlg import render
+from bot.safety.commands import word
 from bot.settings import ROOT
 from tests.e2e_stack import BEACON, Stack, start_stack
 
@@ -36,6 +37,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def text(name: str, language: str) -> str:
     return str(render(name, language, "webchat", {})["text"])
+
+
+def hint(language: str) -> str:
+    """The erase hint, naming the erase word of ``language``."""
+    erase = word(language, "erase").upper()
+    return str(render("utter_erase_hint", language, "webchat", {"erase": erase})["text"])
 
 
 def test_the_urgent_message_gets_a_calm_reply_and_one_critical_case(stack: Stack) -> None:
@@ -68,6 +75,8 @@ def test_a_worker_asking_for_help_is_queued_and_asked_the_safety_questions(stack
     first = stack.chat(sender, "I need help, the job was fake and I cannot leave")
     assert [r["text"] for r in first] == [
         text("utter_handoff", "en"),
+        # Once, before the first sensitive question: how to erase the chat.
+        hint("en"),
         text("utter_ask_safe_to_talk", "en"),
     ]
     assert stack.chat(sender, "Yes", payload="/affirm")[0]["text"] == text(
@@ -99,6 +108,7 @@ def test_asking_for_a_person_always_works(stack: Stack) -> None:
     replies = stack.chat("e2e-human", "ขอคุยกับคนจริงๆ ได้ไหมคะ")
     assert [r["text"] for r in replies] == [
         text("utter_handoff", "th"),
+        hint("th"),
         text("utter_ask_safe_to_talk", "th"),
     ]
 
@@ -179,11 +189,12 @@ def test_the_chat_page_holds_a_conversation_in_a_browser(
                 }[language]
             )
             page.keyboard.press("Enter")
+            expect(log.locator("li.bot").nth(2)).to_contain_text(hint(language))
             question = text("utter_ask_safe_to_talk", language)
-            expect(log.locator("li.bot").nth(2)).to_contain_text(question)
+            expect(log.locator("li.bot").nth(3)).to_contain_text(question)
             yes = render("utter_ask_safe_to_talk", language, "webchat", {})["buttons"][0]["title"]
             log.get_by_role("button", name=yes, exact=True).last.click()
-            expect(log.locator("li.bot").nth(3)).to_contain_text(
+            expect(log.locator("li.bot").nth(4)).to_contain_text(
                 text("utter_ask_location", language)
             )
             page.screenshot(path=str(tmp_path / f"chat-{language}.png"), full_page=True)
