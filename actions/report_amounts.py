@@ -145,25 +145,25 @@ def _age_words(folded: str) -> str:
     vi_units = _alt(_VI_UNITS)
     text = sub(
         rf"(?<![a-z])(?:({vi_units})\s+)?muoi(?:\s+({vi_units}))?(?![a-z])",
-        lambda m: (
-            (_VI_UNITS[m.group(1)] if m.group(1) else 1) * 10
-            + (_VI_UNITS[m.group(2)] if m.group(2) else 0)
-        ),
+        _tens(_VI_UNITS),
         text,
     )
     text = sub(
         rf"(?<![a-z])({vi_units})(?=\s*tuoi(?![a-z]))", lambda m: _VI_UNITS[m.group(1)], text
     )
     th_units = _alt(_TH_UNITS)
-    text = sub(
-        rf"({th_units})?สิบ({th_units})?",
-        lambda m: (
-            (_TH_UNITS[m.group(1)] if m.group(1) else 1) * 10
-            + (_TH_UNITS[m.group(2)] if m.group(2) else 0)
-        ),
-        text,
-    )
+    text = sub(rf"({th_units})?สิบ({th_units})?", _tens(_TH_UNITS), text)
     return sub(rf"({th_units})(?=\s*(?:ปี|ขวบ))", lambda m: _TH_UNITS[m.group(1)], text)
+
+
+def _tens(units: dict[str, int]) -> Callable[[re.Match[str]], int]:
+    """ "(unit) ten (unit)" as a number: group 1 multiplies ten (1 if absent), group 2 adds."""
+
+    def value(match: re.Match[str]) -> int:
+        high, low = match.group(1), match.group(2)
+        return (units[high] if high else 1) * 10 + (units[low] if low else 0)
+
+    return value
 
 
 def _en_small(match: re.Match[str]) -> int:

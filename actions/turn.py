@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet
 
 from bot.screening import ScreeningContext, accumulate, max_urgency, screen, urgency_rank
 from bot.screening.language import follow_language
+from bot.screening.urgency import forced_to_scam
 
 #: Intents that ask for a person whatever the screening finds, and the least urgency they carry.
 INTENT_FLOOR: dict[str, str] = {
@@ -41,8 +42,8 @@ class Turn:
 
     @property
     def forced_to_scam(self) -> bool:
-        """The person says they were forced to scam people (not a relative telling)."""
-        return "forced_criminality" in self.latest_indicators and self.reporter != "other"
+        """The latest message says they were forced to scam people (not a relative telling)."""
+        return forced_to_scam(self.latest_indicators, self.reporter)
 
     @property
     def needs_person(self) -> bool:

@@ -52,6 +52,7 @@ from bot.safety.commands import asks_where, language_of, word
 from bot.safety.state import Safety
 from bot.screening import ScreeningContext, detect_language, normalize, screen, urgency_rank
 from bot.screening.types import ScreeningResult
+from bot.screening.urgency import forced_to_scam
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,8 @@ class _Stored:
     #: A safety command (erase, pause, delete my data) the gateway handles itself.
     safety: Safety | None = None
     contact_id: int = 0
+    #: The person's words, normalised (Zawgyi converted): what screening and Rasa read.
+    words: str = ""
 
 
 def bot_is_silent(case: Case) -> bool:
@@ -202,9 +205,9 @@ class Conversations:
             found.contact.unreachable_since = None
             flooding = not found.duplicate and _flooding(session, found.case.id)
             blocked = blocklist.block_of(session, found.contact) is not None
+            words = normalize(incoming.text).text if incoming.text else ""
             command: Safety | None = None
             if not found.duplicate:
-                words = normalize(incoming.text).text if incoming.text else ""
                 command = safety.on_receipt(found.contact, words, button(incoming), utcnow())
                 if command is not None:
                     # Decided once: a push message is stored by the webhook and
@@ -227,6 +230,7 @@ class Conversations:
                 blocked,
                 command,
                 found.contact.id,
+                words,
             )
 
     def _rescreen(self, case_id: int, words: str, context: ScreeningContext) -> str:
@@ -286,7 +290,7 @@ class Conversations:
                 case.holding_sent_at = now
             if (
                 result is not None
-                and forced_to_scam(result)
+                and forced_to_scam(result.indicators, result.reporter)
                 and case.reassured_at is None
                 and case.status != CaseStatus.CLAIMED.value
             ):
@@ -443,9 +447,8 @@ class Conversations:
                 return self._duplicate(incoming, stored.message_id, replies)
             status = MessageStatus.PENDING.value if push else MessageStatus.SENT.value
             replies = await self._answer(incoming, stored, status)
-            words = normalize(incoming.text).text if incoming.text else ""
-            if words and stored.safety is None and asks_where(words):
-                await run_in_threadpool(_caution, stored.case_id, words)
+            if stored.words and stored.safety is None and asks_where(stored.words):
+                await run_in_threadpool(_caution, stored.case_id, stored.words)
             return replies
 
     @staticmethod
@@ -455,7 +458,7 @@ class Conversations:
         return replies
 
     async def _answer(self, incoming: Incoming, stored: _Stored, status: str) -> list[Reply]:
-        words = normalize(incoming.text).text
+        words = stored.words
         text = rasa_text(incoming, words)
         replies: list[Reply] = []
         language: str | None = stored.conversation_language
@@ -605,11 +608,6 @@ def _caution(case_id: int, words: str) -> None:
         if case.reporter == "other" or screen(words).reporter == "other":
             case.impersonation_caution = True
             log.info("impersonation_caution", extra={"fields": {"case_id": case_id}})
-
-
-def forced_to_scam(result: ScreeningResult) -> bool:
-    """Whether the person says they were forced to scam people (not a relative telling)."""
-    return "forced_criminality" in result.indicators and result.reporter != "other"
 
 
 def _needs_person(result: ScreeningResult) -> bool:

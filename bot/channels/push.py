@@ -10,7 +10,7 @@ permanent failure of this one message.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class TransientSendError(Exception):
@@ -47,6 +47,7 @@ class PushChannel(Protocol):
         """
 
 
+@runtime_checkable
 class ErasingChannel(PushChannel, Protocol):
     """A push channel that can delete a chat's messages from the person's phone."""
 

@@ -42,7 +42,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels.push import PushChannel, TransientSendError, UnreachableError
+from bot.channels.push import ErasingChannel, PushChannel, TransientSendError, UnreachableError
 from bot.channels.telegram_limits import DELETABLE_FOR
 from bot.db import session_scope
 from bot.db.models import Case, CaseEvent, Contact, Direction, Message, MessageStatus, utcnow
@@ -132,6 +132,11 @@ class Relay:
         is waiting for its retry time (later ones wait behind it).
         """
         with session_scope() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                return None  # deleted (the person asked for their data to be deleted)
+            contact = session.get(Contact, case.contact_id)
+            paused = contact.paused_at is not None
             pending = session.execute(
                 select(Message)
                 .where(
@@ -141,14 +146,10 @@ class Relay:
                     Message.channel.in_(list(self.channels)),
                 )
                 .order_by(Message.id)
-                .limit(PAUSED_LOOKAHEAD)
+                # Paused: held until the person writes again; only safety steps go out.
+                .limit(PAUSED_LOOKAHEAD if paused else 1)
             ).scalars()
-            case = session.get(Case, case_id)
-            if case is None:
-                return None  # deleted (the person asked for their data to be deleted)
-            contact = session.get(Contact, case.contact_id)
-            if contact.paused_at is not None:
-                # Held until the person writes again; only safety steps go out.
+            if paused:
                 pending = (m for m in pending if _mark(m) in GOES_OUT_WHEN_PAUSED)
             message = next(iter(pending), None)
             if message is None:
@@ -259,10 +260,9 @@ class Relay:
         fields: dict[str, object] = {"message_id": due.message_id, "attempt": due.attempts}
         try:
             if due.safety == ERASE_JOB:
-                erase = getattr(channel, "erase", None)
                 provider_id = None
-                if erase is not None:
-                    await erase(due.address, list(due.erase_ids))
+                if isinstance(channel, ErasingChannel):
+                    await channel.erase(due.address, list(due.erase_ids))
             else:
                 provider_id = await channel.send(due.address, due.text, due.buttons)
         except TransientSendError as exc:

@@ -48,3 +48,11 @@ def classify(indicators: Iterable[str], qualifiers: Iterable[str] = ()) -> str:
     if found or "lost_contact" in quals:
         return "medium"
     return "low"
+
+
+def forced_to_scam(indicators: Iterable[str], reporter: str) -> bool:
+    """Whether the person says they were forced to scam people (not a relative telling).
+
+    Then they hear, once, that they are not in trouble with the hotline for it.
+    """
+    return "forced_criminality" in indicators and reporter != "other"
